@@ -1,0 +1,46 @@
+"""ament_python package for vitpose_ros; also pip-installable outside a ROS workspace."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "vitpose_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={package_name: ["models/*.onnx", "models/*.md"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
+        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz")),
+    ],
+    python_requires=">=3.10",
+    # Runtime needs only these; onnxruntime-gpu may stand in for onnxruntime (see README).
+    # rclpy and the message packages come from ROS, torch only for export/training.
+    install_requires=["numpy", "opencv-python-headless"],
+    extras_require={
+        "cpu": ["onnxruntime"],
+        "export": ["torch", "onnx", "safetensors"],
+        "test": ["pytest", "transformers"],
+    },
+    zip_safe=True,
+    maintainer="vitpose_ros maintainers",
+    maintainer_email="maintainers@vitpose-ros.invalid",
+    description="ViTPose human pose estimation for ROS 2 through ONNX Runtime",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "vitpose-export = vitpose_ros.export:main",
+            "vitpose-build-engine = vitpose_ros.build_engine:main",
+            "vitpose-infer = vitpose_ros.infer:main",
+            "vitpose-train = vitpose_ros.train:main",
+            "vitpose-evaluate = vitpose_ros.evaluate:main",
+            "vitpose-demo = vitpose_ros.demo:main",
+            "pose_node = vitpose_ros.node:main",
+            "synthetic_camera = vitpose_ros.synthetic_camera:main",
+        ],
+    },
+)

@@ -1,0 +1,61 @@
+"""The ONNX metadata contract between export and runtime (no torch, no onnxruntime import).
+
+Export writes these keys into the model's ``metadata_props``; the runtime reads them to configure
+itself (input size, keypoint count, skeleton, normalisation), so a model file is self-describing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "heatmaps"
+HEATMAP_STRIDE = 4  # heatmaps are 1/4 of the input size
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    variant: str = "unknown"
+    dataset: str = "coco"
+    num_keypoints: int = 17
+    input_height: int = 256
+    input_width: int = 192
+    mean: tuple[float, float, float] = IMAGENET_MEAN  # on 0..1 RGB
+    std: tuple[float, float, float] = IMAGENET_STD
+    decoder: str = "classic"
+    source_format: str = "unknown"
+
+    def to_props(self) -> dict[str, str]:
+        """As ONNX ``metadata_props`` (string to string)."""
+        return {
+            "variant": self.variant,
+            "dataset": self.dataset,
+            "num_keypoints": str(self.num_keypoints),
+            "input_height": str(self.input_height),
+            "input_width": str(self.input_width),
+            "mean": json.dumps(list(self.mean)),
+            "std": json.dumps(list(self.std)),
+            "decoder": self.decoder,
+            "source_format": self.source_format,
+        }
+
+    @classmethod
+    def from_props(cls, props: dict[str, str]) -> "ModelMetadata":
+        """Parse ``metadata_props``; keys that are absent keep their defaults."""
+        values: dict = {}
+        for key in ("variant", "dataset", "decoder", "source_format"):
+            if key in props:
+                values[key] = props[key]
+        for key in ("num_keypoints", "input_height", "input_width"):
+            if key in props:
+                values[key] = int(props[key])
+        for key in ("mean", "std"):
+            if key in props:
+                triple = tuple(float(v) for v in json.loads(props[key]))
+                if len(triple) != 3:
+                    raise ValueError(f"metadata {key!r} must have 3 values, got {props[key]!r}")
+                values[key] = triple
+        return cls(**values)
