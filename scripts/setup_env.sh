@@ -48,7 +48,7 @@ if [ ! -f "$stamp_dir/pip-$reqs_hash" ]; then
   quiet_pip --upgrade pip "setuptools<80" wheel
   quiet_pip "${ros_wheels[@]}" \
       numpy opencv-python-headless onnxruntime onnx safetensors tqdm pyyaml \
-      torch==2.13.0 transformers \
+      torch==2.13.0 transformers scipy pillow \
       pytest colcon-common-extensions
   quiet_pip --no-deps --no-build-isolation -e "$repo"
   "$py" -c "import rclpy, onnxruntime, torch, cv2, transformers" \

@@ -1,0 +1,203 @@
+"""ONNX Runtime session for an exported ViTPose: provider choice, options, model checks.
+
+Providers are asked for by short name, best first: ``tensorrt`` (Jetson / onnxruntime-gpu with
+TensorRT), ``cuda``, ``cpu``. What this onnxruntime build lacks is skipped with one log line saying
+why; CPU is always the last resort. ``active_provider`` reports what really runs.
+
+numpy + onnxruntime only.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+
+import numpy as np
+
+from .metadata import HEATMAP_STRIDE, ModelMetadata
+
+log = logging.getLogger("vitpose_ros.engine")
+
+PROVIDER_NAMES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+DEFAULT_ENGINE_CACHE = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache")) / "vitpose_ros" / "trt"
+
+
+class ModelError(ValueError):
+    """The model file cannot be used; the message names the file and what is wrong."""
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ModelError(
+            "onnxruntime is not installed: pip install onnxruntime (CPU) or onnxruntime-gpu (CUDA/TensorRT)"
+        ) from exc
+    return onnxruntime
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _parse_provider_names(providers) -> list[str]:
+    if isinstance(providers, str):
+        providers = [p for p in providers.replace(" ", "").split(",") if p]
+    names = [p.lower() for p in providers]
+    unknown = [p for p in names if p not in PROVIDER_NAMES]
+    if unknown:
+        raise ValueError(f"unknown execution provider(s) {unknown}; known: {', '.join(PROVIDER_NAMES)}")
+    return names
+
+
+class OnnxEngine:
+    """One ORT session with its model's metadata; ``run`` takes a normalised (N,3,H,W) batch."""
+
+    def __init__(self, model_path, providers=("tensorrt", "cuda", "cpu"), fp16: bool = True,
+                 engine_cache_dir=None, device_id: int = 0, cpu_threads: int = 0, max_batch: int = 16,
+                 opt_batch: int | None = None, trt_workspace_gb: float = 2.0, warmup: bool = True,
+                 logger: logging.Logger | None = None):
+        self.log = logger or log
+        self.model_path = pathlib.Path(model_path)
+        self.max_batch = max_batch
+        ort = _import_onnxruntime()
+        if not self.model_path.is_file():
+            raise ModelError(f"{self.model_path}: model file not found")
+        self.engine_cache_dir = pathlib.Path(engine_cache_dir) if engine_cache_dir else DEFAULT_ENGINE_CACHE
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if cpu_threads > 0:
+            options.intra_op_num_threads = cpu_threads
+        options.log_severity_level = 3  # ORT's own warnings are noise here; we log what matters
+
+        # Peek at shapes and metadata with a CPU session (cheap), to set TRT profiles right.
+        try:
+            probe = ort.InferenceSession(str(self.model_path), sess_options=options,
+                                         providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelError(f"{self.model_path}: not a loadable ONNX model ({_first_line(exc)})") from None
+        self.metadata, self.fixed_batch = self._check_io(probe)
+        requested = _parse_provider_names(providers)
+        chosen = self._available(requested, ort.get_available_providers())
+        if chosen == ["cpu"]:
+            self.session = probe
+        else:
+            self.session = self._create_gpu_session(ort, options, chosen, fp16, device_id, cpu_threads,
+                                                    max_batch, opt_batch, trt_workspace_gb)
+        self.active_provider = self.session.get_providers()[0]
+        self.log.info(f"ONNX Runtime provider: {self.active_provider} (requested {', '.join(requested)})")
+        if warmup:
+            self.run(np.zeros((self.fixed_batch or 1, 3, self.metadata.input_height,
+                               self.metadata.input_width), np.float32))
+
+    # -- construction helpers ------------------------------------------------------------------
+
+    def _available(self, requested: list[str], available: list[str]) -> list[str]:
+        chosen = []
+        for name in requested:
+            if PROVIDER_NAMES[name] in available:
+                chosen.append(name)
+            else:
+                self.log.warning(
+                    f"execution provider '{name}' requested but this onnxruntime build does not have "
+                    f"{PROVIDER_NAMES[name]} (available: {', '.join(available)}); skipping it")
+        if "cpu" not in chosen:
+            chosen.append("cpu")
+        return chosen
+
+    def _create_gpu_session(self, ort, options, chosen, fp16, device_id, cpu_threads, max_batch,
+                            opt_batch, workspace_gb):
+        meta = self.metadata
+        entries = []
+        for name in chosen:
+            if name == "tensorrt":
+                self.engine_cache_dir.mkdir(parents=True, exist_ok=True)
+                trt = {
+                    "device_id": device_id,
+                    "trt_fp16_enable": bool(fp16),
+                    "trt_engine_cache_enable": True,
+                    "trt_engine_cache_path": str(self.engine_cache_dir),
+                    "trt_timing_cache_enable": True,
+                    "trt_timing_cache_path": str(self.engine_cache_dir),
+                    "trt_max_workspace_size": int(workspace_gb * (1 << 30)),
+                }
+                if self.fixed_batch is None:
+                    # One optimisation profile over the whole batch range: no rebuild per batch size.
+                    shape = f"x3x{meta.input_height}x{meta.input_width}"
+                    opt = opt_batch or min(4, max_batch)
+                    trt["trt_profile_min_shapes"] = f"{self.input_name}:1{shape}"
+                    trt["trt_profile_opt_shapes"] = f"{self.input_name}:{opt}{shape}"
+                    trt["trt_profile_max_shapes"] = f"{self.input_name}:{max_batch}{shape}"
+                entries.append((PROVIDER_NAMES[name], trt))
+                self.log.warning(
+                    f"TensorRT: the first run builds an engine for {self.model_path.name}, which can take "
+                    f"minutes; it is cached in {self.engine_cache_dir} (prebuild with vitpose-build-engine)")
+            elif name == "cuda":
+                entries.append((PROVIDER_NAMES[name], {"device_id": device_id}))
+            else:
+                entries.append((PROVIDER_NAMES[name], {}))
+        try:
+            return ort.InferenceSession(str(self.model_path), sess_options=options,
+                                        providers=[e[0] for e in entries], provider_options=[e[1] for e in entries])
+        except Exception as exc:  # e.g. CUDA build without a usable GPU/driver
+            self.log.warning(f"GPU session failed ({_first_line(exc)}); falling back to CPU")
+            return ort.InferenceSession(str(self.model_path), sess_options=options,
+                                        providers=["CPUExecutionProvider"])
+
+    def _check_io(self, session) -> tuple[ModelMetadata, int | None]:
+        """Model metadata (from metadata_props, else shapes), refusing graphs that do not fit."""
+        where = str(self.model_path)
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        if len(inputs) != 1 or len(outputs) < 1:
+            raise ModelError(f"{where}: expected 1 input and 1 output, found {len(inputs)} and {len(outputs)}")
+        in_shape, out_shape = inputs[0].shape, outputs[0].shape
+        if len(in_shape) != 4 or in_shape[1] != 3:
+            raise ModelError(f"{where}: input {inputs[0].name!r} has shape {in_shape}, expected (N, 3, H, W)")
+        if len(out_shape) != 4:
+            raise ModelError(f"{where}: output {outputs[0].name!r} has shape {out_shape}, expected (N, K, H/4, W/4)")
+        if inputs[0].type != "tensor(float)":
+            raise ModelError(f"{where}: input type is {inputs[0].type}, expected float32")
+        props = session.get_modelmeta().custom_metadata_map
+        try:
+            meta = ModelMetadata.from_props(props)
+        except (ValueError, TypeError) as exc:
+            raise ModelError(f"{where}: bad vitpose metadata ({exc})") from None
+        fixed = {"input_height": in_shape[2], "input_width": in_shape[3], "num_keypoints": out_shape[1]}
+        updates = {k: v for k, v in fixed.items() if isinstance(v, int) and k not in props}
+        if updates:
+            meta = ModelMetadata(**{**meta.__dict__, **updates})
+        for key, dim in (("input_height", in_shape[2]), ("input_width", in_shape[3])):
+            if isinstance(dim, int) and dim != getattr(meta, key):
+                raise ModelError(f"{where}: input is {in_shape[2]}x{in_shape[3]} but metadata says "
+                                 f"{meta.input_height}x{meta.input_width}")
+        expected_out = (meta.num_keypoints, meta.input_height // HEATMAP_STRIDE, meta.input_width // HEATMAP_STRIDE)
+        for got, want in zip(out_shape[1:], expected_out):
+            if isinstance(got, int) and got != want:
+                raise ModelError(f"{where}: output shape {out_shape} does not fit a ViTPose heatmap head "
+                                 f"(expected (N, {expected_out[0]}, {expected_out[1]}, {expected_out[2]}))")
+        if not props:
+            self.log.warning(f"{where}: no vitpose metadata; assuming {meta.dataset} keypoints, ImageNet normalisation")
+        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        fixed_batch = in_shape[0] if isinstance(in_shape[0], int) else None
+        return meta, fixed_batch
+
+    # -- inference -----------------------------------------------------------------------------
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Normalised float32 (N,3,H,W) -> heatmaps (N,K,H/4,W/4). A fixed-batch model is padded."""
+        n = len(batch)
+        if self.fixed_batch is not None and n != self.fixed_batch:
+            outputs = []
+            for start in range(0, n, self.fixed_batch):
+                chunk = batch[start:start + self.fixed_batch]
+                padded = np.zeros((self.fixed_batch,) + batch.shape[1:], np.float32)
+                padded[:len(chunk)] = chunk
+                outputs.append(self.session.run([self.output_name], {self.input_name: padded})[0][:len(chunk)])
+            return np.concatenate(outputs)
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
