@@ -294,3 +294,14 @@ def test_unloadable_model_files(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\x00garbage" * 100)
     with pytest.raises(ModelError, match="not a loadable ONNX model"):
         OnnxEngine(tmp_path / "junk.onnx")
+
+
+def test_decoding_many_maps_at_once_equals_one_by_one():
+    """Large stacks (many persons x 133 whole-body keypoints) cross OpenCV's channel limit."""
+    rng = np.random.default_rng(11)
+    heatmaps = rng.random((6, 133, H_HM, W_HM), dtype=np.float32)
+    centers = rng.uniform(100, 400, (6, 2))
+    sizes = rng.uniform(50, 300, (6, 2))
+    together = decode_heatmaps(heatmaps, centers, sizes)
+    apart = np.concatenate([decode_heatmaps(heatmaps[i:i + 1], centers[i:i + 1], sizes[i:i + 1]) for i in range(6)])
+    assert np.array_equal(together, apart)

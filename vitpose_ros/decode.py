@@ -18,7 +18,7 @@ import numpy as np
 
 METHODS = ("dark-udp", "argmax")
 DARK_KERNEL = 11
-_CV_MAX_CHANNELS = 512  # cv2 filters take at most this many channels at once
+_CV_MAX_CHANNELS = 128  # OpenCV 5 takes at most 128 channels per image (4.x: 512)
 
 
 def argmax_coords(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -30,7 +30,7 @@ class ModelError(ValueError):
     """The model file cannot be used; the message names the file and what is wrong."""
 
 
-def _import_onnxruntime():
+def import_onnxruntime():
     try:
         import onnxruntime
     except ImportError as exc:
@@ -65,7 +65,7 @@ class OnnxEngine:
         self.log = logger or log
         self.model_path = pathlib.Path(model_path)
         self.max_batch = max_batch
-        ort = _import_onnxruntime()
+        ort = import_onnxruntime()
         if not self.model_path.is_file():
             raise ModelError(f"{self.model_path}: model file not found")
         self.engine_cache_dir = pathlib.Path(engine_cache_dir) if engine_cache_dir else DEFAULT_ENGINE_CACHE

@@ -1,0 +1,172 @@
+"""Runtime benchmark: where the time of PoseEstimator.estimate goes, against the machine's limit.
+
+    python benchmarks/bench_runtime.py [--variants s b] [--batches 1 2 4 8] [--providers cpu]
+                                       [--repeats 10] [--no-transformers]
+
+For each variant (random weights: timing does not depend on them) and batch of persons on a
+640x480 frame it prints: pre-processing, bare session.run, decoding, end-to-end estimate (medians),
+the overhead ratio end-to-end / bare session.run on the same batch, the model's GFLOPs, achieved
+GFLOP/s and the fraction of the measured fp32 GEMM roofline. With transformers installed it also
+times transformers' VitPoseImageProcessor + VitPoseForPoseEstimation on the same frame and boxes.
+Not a test: figures vary with the machine; the README records one run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from vitpose_ros.estimator import PoseEstimator  # noqa: E402
+from vitpose_ros.export import export_model  # noqa: E402
+from vitpose_ros.metadata import ModelMetadata  # noqa: E402
+
+
+def model_gflops(cfg) -> float:
+    """Multiply-adds x 2 of one forward pass at batch 1 (matmuls and convolutions only)."""
+    d, depth = cfg.embed_dim, cfg.depth
+    rows, cols = cfg.grid_size
+    tokens = rows * cols
+    hidden = int(d * cfg.mlp_ratio)
+    patch = tokens * d * 3 * cfg.patch_size ** 2
+    per_block = tokens * (3 * d * d + d * d + 2 * d * hidden) + 2 * tokens * tokens * d
+    if cfg.decoder == "classic":
+        c = cfg.deconv_channels
+        # ConvTranspose k4 s2: every input pixel feeds a 4x4 output patch.
+        head = rows * cols * d * c * 16 + (2 * rows) * (2 * cols) * c * c * 16
+        head += cfg.heatmap_size[0] * cfg.heatmap_size[1] * c * cfg.num_keypoints
+    else:
+        head = cfg.heatmap_size[0] * cfg.heatmap_size[1] * d * cfg.num_keypoints * 9
+    return 2 * (patch + depth * per_block + head) / 1e9
+
+
+def gemm_roofline_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Best fp32 GEMM rate of this machine, via ONNX Runtime's MatMul (the kernels the model uses)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [size, size])
+    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [size, size])
+    c = helper.make_tensor_value_info("c", TensorProto.FLOAT, [size, size])
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm", [a, b], [c])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
+    session.run(None, {"a": x, "b": x})
+    best = min(_timed(lambda: session.run(None, {"a": x, "b": x})) for _ in range(repeats))
+    numpy_best = min(_timed(lambda: x @ x) for _ in range(repeats))
+    return 2 * size ** 3 / min(best, numpy_best) / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def frame_and_boxes(batch: int):
+    rng = np.random.default_rng(batch)
+    image = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    x1 = rng.uniform(0, 500, batch)
+    y1 = rng.uniform(0, 250, batch)
+    boxes = np.stack([x1, y1, x1 + rng.uniform(60, 140, batch), y1 + rng.uniform(150, 230, batch)], 1)
+    return image, boxes
+
+
+def bench_estimator(estimator, batch: int, repeats: int) -> dict:
+    image, boxes = frame_and_boxes(batch)
+    estimator.estimate(image, boxes)  # warm-up at this batch size
+    stages = {"preprocess": [], "run": [], "decode": [], "estimate": [], "bare_run": []}
+    model_input, _, _ = estimator.batcher.prepare(image, boxes)
+    model_input = model_input.copy()
+    for _ in range(repeats):
+        stages["bare_run"].append(_timed(lambda: estimator.engine.run(model_input)))
+        stages["estimate"].append(_timed(lambda: estimator.estimate(image, boxes)))
+        t = estimator.last_timings
+        stages["preprocess"].append(t["preprocess"])
+        stages["run"].append(t["inference"])
+        stages["decode"].append(t["decode"])
+    return {k: statistics.median(v) for k, v in stages.items()}
+
+
+def bench_transformers(variant: str, batch: int, repeats: int) -> float | None:
+    try:
+        import torch
+        from transformers import VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation
+        from transformers.models.vitpose.image_processing_pil_vitpose import VitPoseImageProcessorPil
+    except ImportError:
+        return None
+    from vitpose_ros.model import variant_config
+
+    cfg = variant_config(variant)
+    backbone = VitPoseBackboneConfig(hidden_size=cfg.embed_dim, num_hidden_layers=cfg.depth,
+                                     num_attention_heads=cfg.num_heads, layer_norm_eps=1e-6)
+    model = VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, use_simple_decoder=False,
+                                                   num_labels=17)).eval()
+    processor = VitPoseImageProcessorPil()
+    image, boxes = frame_and_boxes(batch)
+    coco = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1).tolist()
+
+    def once():
+        inputs = processor(images=[image], boxes=[coco], return_tensors="pt")
+        with torch.no_grad():
+            outputs = model(**inputs)
+        processor.post_process_pose_estimation(outputs, boxes=[coco])
+
+    once()
+    return statistics.median(_timed(once) for _ in range(max(3, repeats // 3)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", nargs="+", default=["s", "b"])
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 2, 4, 8])
+    parser.add_argument("--providers", default="cpu")
+    parser.add_argument("--fp16", action="store_true", help="TensorRT fp16 (GPU only)")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--no-transformers", action="store_true")
+    args = parser.parse_args()
+
+    from vitpose_ros.model import build_model, init_weights, variant_config
+
+    roofline = gemm_roofline_gflops()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"{platform.python_implementation()} {platform.python_version()}")
+    print(f"fp32 GEMM roofline (2048^3 MatMul, best of ORT/numpy): {roofline:.1f} GFLOP/s")
+    header = (f"{'model':<6}{'N':>3} {'prep ms':>8} {'run ms':>9} {'decode ms':>10} {'e2e ms':>9} "
+              f"{'bare run':>9} {'overhead':>9} {'GFLOP':>7} {'GFLOP/s':>8} {'roof %':>7} {'HF ms':>9}")
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant in args.variants:
+            cfg = variant_config(variant)
+            model = init_weights(build_model(cfg))
+            path = export_model(model, pathlib.Path(tmp) / f"{variant}.onnx",
+                                ModelMetadata(variant=variant, source_format="random"))
+            del model
+            estimator = PoseEstimator(path, providers=args.providers, fp16=args.fp16,
+                                      max_batch=max(args.batches))
+            gflop = model_gflops(cfg)
+            for batch in args.batches:
+                r = bench_estimator(estimator, batch, args.repeats)
+                achieved = gflop * batch / r["bare_run"]
+                hf = None if args.no_transformers else bench_transformers(variant, batch, args.repeats)
+                print(f"{'ViT-' + variant.upper():<6}{batch:>3} {r['preprocess'] * 1e3:>8.2f} {r['run'] * 1e3:>9.1f} "
+                      f"{r['decode'] * 1e3:>10.2f} {r['estimate'] * 1e3:>9.1f} {r['bare_run'] * 1e3:>9.1f} "
+                      f"{r['estimate'] / r['bare_run']:>9.3f} {gflop * batch:>7.1f} {achieved:>8.1f} "
+                      f"{100 * achieved / roofline:>6.0f}% {'' if hf is None else f'{hf * 1e3:.1f}':>9}",
+                      flush=True)
+    print(f"provider: {estimator.active_provider}; overhead = e2e estimate / bare session.run (same batch)")
+
+
+if __name__ == "__main__":
+    main()
