@@ -1,0 +1,42 @@
+"""Rolling pipeline figures for /diagnostics (pure Python): fps, latency, drops, persons."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+
+class PipelineStats:
+    def __init__(self, window_s: float = 5.0, max_samples: int = 1000):
+        self.window_s = window_s
+        self._samples: deque = deque(maxlen=max_samples)  # (wall time, latency s, persons)
+        self._lock = threading.Lock()
+        self.frames_processed = 0
+        self.frames_superseded = 0  # matched pairs replaced by a newer one before inference
+        self.frames_skipped = 0  # bad input: conversion or box errors
+
+    def record(self, latency_s: float, persons: int) -> None:
+        with self._lock:
+            self.frames_processed += 1
+            self._samples.append((time.monotonic(), latency_s, persons))
+
+    def count(self, counter: str) -> None:
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + 1)
+
+    def summary(self) -> dict:
+        """fps, mean and p95 latency (ms) and mean persons over the last ``window_s`` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            recent = [(t, lat, n) for t, lat, n in self._samples if now - t <= self.window_s]
+        if not recent:
+            return {"fps": 0.0, "latency_mean_ms": 0.0, "latency_p95_ms": 0.0, "persons_mean": 0.0}
+        latencies = sorted(lat for _, lat, _ in recent)
+        span = max(now - recent[0][0], 1e-3) if len(recent) > 1 else self.window_s
+        p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
+        return {
+            "fps": len(recent) / span,
+            "latency_mean_ms": 1e3 * sum(latencies) / len(latencies),
+            "latency_p95_ms": 1e3 * p95,
+            "persons_mean": sum(n for _, _, n in recent) / len(recent),
+        }
