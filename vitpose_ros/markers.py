@@ -6,10 +6,10 @@ view. Without CameraInfo: fx = fy = image width, principal point at the image ce
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
-from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
@@ -42,34 +42,35 @@ class Intrinsics:
         return np.stack([x, y, np.full(len(pixels), depth)], axis=1)
 
 
-def _color(rgb, alpha=1.0) -> ColorRGBA:
-    return ColorRGBA(r=rgb[0] / 255.0, g=rgb[1] / 255.0, b=rgb[2] / 255.0, a=alpha)
-
-
-def _points(xyz: np.ndarray) -> list[Point]:
-    return [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in xyz]
+@functools.lru_cache(maxsize=16)
+def _palette(skeleton: Skeleton):
+    """ColorRGBA per keypoint and per limb (built once: message construction is slow in Python)."""
+    def color(rgb):
+        return ColorRGBA(r=rgb[0] / 255.0, g=rgb[1] / 255.0, b=rgb[2] / 255.0, a=1.0)
+    return [color(c) for c in skeleton.keypoint_colors], [color(c) for c in skeleton.limb_colors]
 
 
 def pose_markers(keypoints: np.ndarray, skeleton: Skeleton, header, intrinsics: Intrinsics, depth: float,
                  score_threshold: float, joint_scale: float = 0.02) -> MarkerArray:
     """DELETEALL, then per person a SPHERE_LIST of joints and a LINE_LIST of limbs."""
+    joint_colors, limb_colors = _palette(skeleton)
+    limbs_array = np.asarray(skeleton.limbs, dtype=np.int64).reshape(-1, 2)
     markers = [Marker(header=header, action=Marker.DELETEALL)]
     for person_id, person in enumerate(keypoints):
         visible = np.isfinite(person[:, :2]).all(1) & (person[:, 2] >= score_threshold)
-        xyz = intrinsics.back_project(np.nan_to_num(person[:, :2]), depth)
-        joints = Marker(header=header, ns="joints", id=person_id, type=Marker.SPHERE_LIST, action=Marker.ADD,
-                        lifetime=Duration(sec=0, nanosec=0))
+        xyz = intrinsics.back_project(np.nan_to_num(person[:, :2]), depth).tolist()
+        points = [Point(x=x, y=y, z=z) for x, y, z in xyz]  # one per keypoint, shared with the limbs
+        joints = Marker(header=header, ns="joints", id=person_id, type=Marker.SPHERE_LIST, action=Marker.ADD)
         joints.pose.orientation.w = 1.0
         joints.scale.x = joints.scale.y = joints.scale.z = joint_scale * depth
-        kept = np.flatnonzero(visible)
-        joints.points = _points(xyz[kept])
-        joints.colors = [_color(skeleton.keypoint_colors[k]) for k in kept]
+        kept = np.flatnonzero(visible).tolist()
+        joints.points = [points[k] for k in kept]
+        joints.colors = [joint_colors[k] for k in kept]
         limbs = Marker(header=header, ns="limbs", id=person_id, type=Marker.LINE_LIST, action=Marker.ADD)
         limbs.pose.orientation.w = 1.0
         limbs.scale.x = 0.5 * joint_scale * depth  # line width
-        for (a, b), rgb in zip(skeleton.limbs, skeleton.limb_colors):
-            if visible[a] and visible[b]:
-                limbs.points.extend(_points(xyz[[a, b]]))
-                limbs.colors.extend([_color(rgb), _color(rgb)])
+        shown = np.flatnonzero(visible[limbs_array].all(1)).tolist()
+        limbs.points = [points[k] for i in shown for k in skeleton.limbs[i]]
+        limbs.colors = [limb_colors[i] for i in shown for _ in (0, 1)]
         markers += [joints, limbs]
     return MarkerArray(markers=markers)

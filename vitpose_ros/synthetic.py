@@ -978,5 +978,6 @@ def demo_model_path(must_exist: bool = True) -> pathlib.Path:
     if must_exist and not path.is_file():
         raise FileNotFoundError(
             f"{path} does not exist yet. Produce it by training on synthetic people, e.g. "
-            f"`python -m vitpose_ros.train --output {path}` (see `python -m vitpose_ros.train --help`).")
+            f"`python -m vitpose_ros.train --output-dir runs/synthetic --export {path}` "
+            "(the shipped model's exact command: vitpose_ros/models/README.md).")
     return path

@@ -1,0 +1,95 @@
+"""ROS shell overhead per frame: what the node adds around PoseEstimator.estimate.
+
+    python benchmarks/bench_node.py [--variant s] [--persons 1 4 10] [--repeats 30]
+
+A real PoseNode (random-weight model of the given variant, CPU) with a real subscriber on
+/pose/keypoints and /pose/markers. Per frame of 640x480 rgb8 + a Detection2DArray of N persons it
+times (medians): conversion (Image -> RGB array, detections -> boxes), sync (pairing by stamp),
+publishing keypoints + markers, and PoseEstimator.estimate alone; then the shell's share as time
+and as a ratio to estimate. Target: the ROS shell adds <= 5 % and <= 3 ms. Not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "test"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variant", default="s")
+    parser.add_argument("--persons", nargs="+", type=int, default=[1, 4, 10])
+    parser.add_argument("--repeats", type=int, default=30)
+    args = parser.parse_args()
+
+    import rclpy
+    from model_factory import export_random_model
+    from rclpy.parameter import Parameter
+    from ros_harness import detections_msg, image_msg
+    from sensor_msgs.msg import PointCloud2
+    from visualization_msgs.msg import MarkerArray
+
+    from vitpose_ros.node import PoseNode, stamp_ns
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    rclpy.init()
+    with tempfile.TemporaryDirectory() as tmp:
+        model = export_random_model(pathlib.Path(tmp) / "m.onnx", variant=args.variant)
+        node = PoseNode(parameter_overrides=[Parameter("model_path", value=str(model)),
+                                             Parameter("providers", value=["cpu"])])
+        listener = rclpy.create_node("bench_listener")
+        listener.create_subscription(PointCloud2, "pose/keypoints", lambda m: None, 10)
+        listener.create_subscription(MarkerArray, "pose/markers", lambda m: None, 10)
+        deadline = time.monotonic() + 10
+        while node.keypoints_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            rclpy.spin_once(listener, timeout_sec=0.05)
+        print(f"ViT-{args.variant.upper()} on {node.estimator.active_provider}; 640x480 rgb8; medians of {args.repeats}")
+        header = f"{'persons':>7} {'convert ms':>10} {'sync ms':>8} {'publish ms':>10} {'shell ms':>9} {'estimate ms':>11} {'shell/estimate':>14}"
+        print(header)
+        print("-" * len(header))
+        for persons in args.persons:
+            x1 = rng.uniform(0, 520, persons)
+            y1 = rng.uniform(0, 280, persons)
+            boxes = np.stack([x1, y1, x1 + 110, y1 + 190], 1)
+            stages = {"convert": [], "sync": [], "publish": [], "estimate": []}
+            for i in range(args.repeats + 2):
+                t_ns = 1_700_000_000_000_000_000 + i * 33_000_000
+                image, detections = image_msg(rgb, t_ns), detections_msg(boxes, t_ns)
+                t0 = time.perf_counter()
+                node.sync.add_image(stamp_ns(image.header.stamp), image)
+                pairs = node.sync.add_detections(stamp_ns(detections.header.stamp), detections)
+                t1 = time.perf_counter()
+                frame = node._convert(pairs[0][1])
+                person_boxes = node._person_boxes(pairs[0][2], frame.shape[1], frame.shape[0])
+                t2 = time.perf_counter()
+                keypoints = node.estimator.estimate(frame, person_boxes)
+                t3 = time.perf_counter()
+                node._publish(image.header, frame, keypoints, person_boxes)
+                t4 = time.perf_counter()
+                rclpy.spin_once(listener, timeout_sec=0)
+                if i >= 2:  # first frames warm caches
+                    stages["sync"].append(t1 - t0)
+                    stages["convert"].append(t2 - t1)
+                    stages["estimate"].append(t3 - t2)
+                    stages["publish"].append(t4 - t3)
+            m = {k: statistics.median(v) * 1e3 for k, v in stages.items()}
+            shell = m["convert"] + m["sync"] + m["publish"]
+            print(f"{persons:>7} {m['convert']:>10.2f} {m['sync']:>8.3f} {m['publish']:>10.2f} {shell:>9.2f} "
+                  f"{m['estimate']:>11.1f} {100 * shell / m['estimate']:>13.1f}%", flush=True)
+        node.destroy_node()
+        listener.destroy_node()
+    rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Launch arguments of pose.launch.py and how they become the pose node's configuration.
+
+Plain Python on purpose (no launch / launch_ros import): the launch files only declare the
+arguments listed here and hand their values to `node_configuration`, so the mapping is tested
+without a ROS launch installation.
+"""
+from __future__ import annotations
+
+import pathlib
+import re
+import sys
+
+PACKAGE_NAME = "vitpose_ros"
+NODE_NAME = "vitpose"  # the same as vitpose_ros.node.NODE_NAME (not imported: that needs rclpy)
+EXECUTABLE = "pose_node"
+MODEL_SIZES = ("s", "b", "l", "h")
+PROVIDERS = ("tensorrt", "cuda", "cpu")
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
+RVIZ_CONFIG = "pose.rviz"
+
+# (name, default, description), in the order `ros2 launch ... --show-args` lists them.
+LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
+    ("model", "b", "ViTPose model size s|b|l|h; picks config/vitpose_<model>.yaml and the default model file."),
+    ("model_path", "", "ONNX model file; empty: ~/.local/share/vitpose_ros/models/vitpose_<model>_coco.onnx "
+                       "(or under $VITPOSE_MODEL_DIR)."),
+    ("image", "/camera/image_raw", "Input image topic (sensor_msgs/Image); with compressed:=true its /compressed "
+                                   "sub-topic is used."),
+    ("detections", "/detections", "Person detections topic (vision_msgs/Detection2DArray), used when "
+                                  "use_detections is true."),
+    ("camera_info", "/camera/camera_info", "Camera info topic (sensor_msgs/CameraInfo) for placing the RViz markers."),
+    ("compressed", "false", "Subscribe to <image>/compressed (sensor_msgs/CompressedImage) instead of the raw image."),
+    ("use_detections", "true", "Estimate poses in the detected person boxes; false: the whole frame is one person."),
+    ("providers", "tensorrt,cuda,cpu", "Comma-separated ONNX Runtime execution providers, best first, from "
+                                       "tensorrt, cuda, cpu; unavailable ones are skipped."),
+    ("fp16", "true", "Build the TensorRT engine in fp16."),
+    ("namespace", "", "Namespace of the pose node; its relative topics (pose/...) move under it."),
+    ("rviz", "false", "Also start rviz2 with config/pose.rviz (markers, annotated image, input image)."),
+    ("log_level", "info", "Log level of the pose node: debug, info, warn, error or fatal."),
+]
+ARGUMENT_NAMES = tuple(name for name, _, _ in LAUNCH_ARGUMENTS)
+DEFAULTS = {name: default for name, default, _ in LAUNCH_ARGUMENTS}
+
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no")
+_NAME_TOKEN = r"[A-Za-z_][A-Za-z0-9_]*"
+_NAMESPACE = re.compile(rf"^/?{_NAME_TOKEN}(/{_NAME_TOKEN})*$")
+_TOPIC = _NAMESPACE  # absolute or relative, no ~ or substitutions
+
+
+def parse_bool(name: str, value) -> bool:
+    """'true/false/1/0/yes/no' in any case (or a bool) -> bool; anything else is a ValueError."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"launch argument {name} must be true or false (also 1/0, yes/no), got {value!r}")
+
+
+def parse_providers(value) -> list[str]:
+    """'tensorrt, cuda,cpu' -> ['tensorrt', 'cuda', 'cpu']: stripped, validated, duplicates dropped."""
+    providers = []
+    for item in str(value).split(","):
+        provider = item.strip().lower()
+        if not provider:
+            continue
+        if provider not in PROVIDERS:
+            raise ValueError(f"launch argument providers: unknown provider {item.strip()!r}, "
+                             f"use a comma-separated list of {', '.join(PROVIDERS)}")
+        if provider not in providers:
+            providers.append(provider)
+    if not providers:
+        raise ValueError(f"launch argument providers is empty, use a comma-separated list of {', '.join(PROVIDERS)}")
+    return providers
+
+
+def _choice(name: str, value, choices) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise ValueError(f"launch argument {name} must be one of {', '.join(choices)}, got {value!r}")
+    return text
+
+
+def _topic(name: str, value) -> str:
+    text = str(value).strip()
+    if not _TOPIC.match(text):
+        raise ValueError(f"launch argument {name} must be a ROS topic name like /camera/image_raw, got {value!r}")
+    return text
+
+
+def _namespace(value) -> str:
+    text = str(value).strip()
+    text = "" if text == "/" else text.rstrip("/")
+    if text and not _NAMESPACE.match(text):
+        raise ValueError(f"launch argument namespace must be empty or a ROS namespace like robot1, got {value!r}")
+    return text
+
+
+def resolve_topic(namespace: str, topic: str) -> str:
+    """Where a node in `namespace` publishes the relative `topic` (absolute topics stay)."""
+    if topic.startswith("/"):
+        return topic
+    return "/" + "/".join(part for part in (namespace.strip("/"), topic) if part)
+
+
+def package_share_dir() -> pathlib.Path:
+    """The folder holding launch/ and config/: the installed share dir, else the source tree."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return pathlib.Path(get_package_share_directory(PACKAGE_NAME))
+    except (ImportError, LookupError, ValueError, OSError):  # PackageNotFoundError is a KeyError
+        pass
+    source_tree = pathlib.Path(__file__).resolve().parents[1]
+    candidates = [source_tree, pathlib.Path(sys.prefix) / "share" / PACKAGE_NAME]  # pip install: data_files
+    for candidate in candidates:
+        if (candidate / "config").is_dir() and (candidate / "launch").is_dir():
+            return candidate
+    return source_tree
+
+
+def node_configuration(args: dict, share_dir) -> dict:
+    """Launch argument values (strings, as launch gives them) -> what the pose node is started with.
+
+    Returns {"parameters_file", "parameters", "remappings", "namespace", "ros_arguments", "rviz",
+    "rviz_config", "rviz_remappings"}. Arguments left out take their LAUNCH_ARGUMENTS default;
+    an unknown or invalid one raises ValueError with a one-line message.
+    """
+    unknown = sorted(set(args) - set(ARGUMENT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown launch argument(s) {', '.join(unknown)}; known: {', '.join(ARGUMENT_NAMES)}")
+    values = {**DEFAULTS, **args}
+    share_dir = pathlib.Path(share_dir)
+
+    model = _choice("model", values["model"], MODEL_SIZES)
+    compressed = parse_bool("compressed", values["compressed"])
+    image = _topic("image", values["image"])
+    namespace = _namespace(values["namespace"])
+    log_level = _choice("log_level", values["log_level"], LOG_LEVELS).replace("warning", "warn")
+
+    parameters_file = share_dir / "config" / f"vitpose_{model}.yaml"
+    if not parameters_file.is_file():
+        raise ValueError(f"parameters file {parameters_file} not found; is {PACKAGE_NAME} installed (colcon build)?")
+
+    parameters = {
+        "model_size": model,
+        "providers": parse_providers(values["providers"]),
+        "fp16": parse_bool("fp16", values["fp16"]),
+        "use_detections": parse_bool("use_detections", values["use_detections"]),
+        "compressed": compressed,
+    }
+    model_path = str(values["model_path"]).strip()
+    if model_path:
+        parameters["model_path"] = model_path
+
+    remappings = [
+        ("camera/image_raw", image),
+        ("detections", _topic("detections", values["detections"])),
+        ("camera/camera_info", _topic("camera_info", values["camera_info"])),
+    ]
+    if compressed:
+        remappings.append(("camera/image_raw/compressed", image.rstrip("/") + "/compressed"))
+
+    # rviz2's config names absolute topics; remap them to where this node and its input are.
+    rviz_remappings = [(default, actual) for default, actual in (
+        ("/camera/image_raw", resolve_topic(namespace, image)),
+        ("/pose/markers", resolve_topic(namespace, "pose/markers")),
+        ("/pose/image", resolve_topic(namespace, "pose/image")),
+    ) if default != actual]
+
+    return {
+        "parameters_file": str(parameters_file),
+        "parameters": parameters,
+        "remappings": remappings,
+        "namespace": namespace,
+        "ros_arguments": ["--log-level", log_level],
+        "rviz": parse_bool("rviz", values["rviz"]),
+        "rviz_config": str(share_dir / "config" / RVIZ_CONFIG),
+        "rviz_remappings": rviz_remappings,
+    }

@@ -1,0 +1,138 @@
+"""A camera that films synthetic people: Image + CameraInfo + Detection2DArray (+ ground truth).
+
+    ros2 run vitpose_ros synthetic_camera --ros-args -p rate:=10.0 -p num_people:=2
+
+Publishes camera/image_raw, camera/camera_info, detections (class "person", the renderer's boxes)
+and synthetic/ground_truth (PointCloud2 like /pose/keypoints, third field = visibility 0/1/2), all
+with the same header. ``mode`` "animated": figures move smoothly between random poses (demo);
+"held_out": frame i is the i-th held-out evaluation scene (tests, accuracy through ROS).
+"""
+from __future__ import annotations
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+
+from . import synthetic
+from .msgs import keypoints_to_cloud, rgb_to_image
+
+
+class AnimatedPeople:
+    """Figures that walk from one random pose to the next (smoothstep), over a fixed backdrop."""
+
+    def __init__(self, seed: int, num_people: int, width: int, height: int, seconds_per_pose: float = 2.0):
+        self.rng = np.random.default_rng(seed)
+        self.seed, self.width, self.height = seed, width, height
+        self.seconds_per_pose = seconds_per_pose
+        self.keyposes = [[self._new_pose()] for _ in range(num_people)]
+
+    def _new_pose(self):
+        return synthetic.sample_pose(self.rng, self.width, self.height)
+
+    def poses_at(self, t: float):
+        segment, frac = divmod(t / self.seconds_per_pose, 1.0)
+        segment = int(segment)
+        eased = frac * frac * (3 - 2 * frac)
+        poses = []
+        for track in self.keyposes:
+            while len(track) < segment + 2:
+                track.append(self._new_pose())
+            poses.append(synthetic.interpolate_pose(track[segment], track[segment + 1], eased))
+        # Far figures (smaller) first: the renderer draws in list order, nearest last.
+        return sorted(poses, key=lambda p: p.height)
+
+    def frame(self, t: float):
+        return synthetic.render_poses(self.poses_at(t), self.width, self.height, background_seed=self.seed,
+                                      augment=False)
+
+
+def camera_info(header: Header, width: int, height: int) -> CameraInfo:
+    """A pinhole camera with a 60 degree horizontal field of view."""
+    f = width / (2 * np.tan(np.radians(30)))
+    return CameraInfo(header=header, width=width, height=height, distortion_model="plumb_bob",
+                      d=[0.0] * 5, k=[f, 0.0, width / 2, 0.0, f, height / 2, 0.0, 0.0, 1.0],
+                      r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=[f, 0.0, width / 2, 0.0, 0.0, f, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0])
+
+
+def detections(header: Header, boxes: np.ndarray):
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    msg = Detection2DArray(header=header)
+    for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, float)):
+        det = Detection2D(header=header, id=str(i))
+        det.bbox.center.position.x, det.bbox.center.position.y = (x1 + x2) / 2, (y1 + y2) / 2
+        det.bbox.size_x, det.bbox.size_y = x2 - x1, y2 - y1
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = "person", 1.0
+        det.results.append(hypothesis)
+        msg.detections.append(det)
+    return msg
+
+
+class SyntheticCamera(Node):
+    def __init__(self, **node_kwargs):
+        super().__init__("synthetic_camera", **node_kwargs)
+        self.declare_parameter("rate", 10.0)
+        self.declare_parameter("width", 640)
+        self.declare_parameter("height", 480)
+        self.declare_parameter("num_people", 2)
+        self.declare_parameter("seed", 0)
+        self.declare_parameter("mode", "animated")  # or "held_out"
+        self.declare_parameter("frames", 0)  # 0: forever
+        self.declare_parameter("frame_id", "camera_optical_frame")
+        p = {name: self.get_parameter(name).value for name in
+             ("rate", "width", "height", "num_people", "seed", "mode", "frames", "frame_id")}
+        if p["mode"] not in ("animated", "held_out"):
+            raise ValueError(f"mode must be animated or held_out, got {p['mode']!r}")
+        self.params = p
+        self.animation = AnimatedPeople(p["seed"], p["num_people"], p["width"], p["height"])
+        self.image_pub = self.create_publisher(Image, "camera/image_raw", 5)
+        self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", 5)
+        self.truth_pub = self.create_publisher(PointCloud2, "synthetic/ground_truth", 10)
+        from vision_msgs.msg import Detection2DArray
+
+        self.detections_pub = self.create_publisher(Detection2DArray, "detections", 10)
+        self.frame_index = 0
+        self.timer = self.create_timer(1.0 / p["rate"], self.publish_frame)
+
+    def render(self, index: int):
+        if self.params["mode"] == "held_out":
+            from .evaluate import render_eval_frame
+
+            return render_eval_frame("scenes", index)
+        return self.animation.frame(index / self.params["rate"])
+
+    def publish_frame(self) -> None:
+        if self.params["frames"] and self.frame_index >= self.params["frames"]:
+            self.timer.cancel()
+            self.get_logger().info(f"published {self.frame_index} frames; done")
+            return
+        image, boxes, truth = self.render(self.frame_index)
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params["frame_id"])
+        self.truth_pub.publish(keypoints_to_cloud(truth, header))
+        self.info_pub.publish(camera_info(header, image.shape[1], image.shape[0]))
+        self.image_pub.publish(rgb_to_image(image, header))
+        self.detections_pub.publish(detections(header, boxes))
+        self.frame_index += 1
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = SyntheticCamera()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

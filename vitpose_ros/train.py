@@ -1,0 +1,261 @@
+"""Train a small ViTPose on synthetic people (torch), then export it to ONNX.
+
+    python -m vitpose_ros.train --output-dir runs/synthetic [--steps 6000] [--seed 0]
+
+Recipe (the shipped demo model's exact command is in vitpose_ros/models/README.md):
+- data: scenes and single-person crops from ``vitpose_ros.synthetic`` (training seeds are
+  ``seed * 10**6 + i``; evaluation uses seeds from 10**9 up, never seen here), cut into model
+  inputs with the runtime's own pre-processing (box padded 1.25, UDP crop), plus scale/shift jitter;
+- targets: UDP Gaussian heatmaps (sigma 2 heatmap pixels, centres mapped with the UDP (size-1)
+  ratio), MSE weighted by visibility (v > 0);
+- horizontal flip augmentation with the COCO flip pairs;
+- AdamW, linear warm-up then cosine decay; seeded; on a GPU when there is one.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from .preprocess import CropBatcher, boxes_to_center_size, udp_warp_matrix
+from .skeletons import get_skeleton
+
+EVAL_SEED_BASE = 10**9  # evaluation seeds start here; training never reaches them
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    height, width = (int(v) for v in text.lower().split("x"))
+    return height, width
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def _samples_from_image(image, boxes, keypoints, input_size, rng, jitter=True):
+    """Crops (uint8 HxWx3) and crop-space keypoints (x, y, v) of every labelled person."""
+    height, width = input_size
+    batcher = CropBatcher(input_size, max_batch=max(1, len(boxes)))
+    centers, sizes = boxes_to_center_size(boxes, width / height)
+    if jitter:
+        sizes = sizes * rng.uniform(0.85, 1.2, (len(boxes), 1))
+        centers = centers + sizes * rng.uniform(-0.05, 0.05, (len(boxes), 2))
+    crops = batcher.crop(image, centers, sizes).copy()
+    out = []
+    for crop, center, size, kps in zip(crops, centers, sizes, keypoints):
+        m = udp_warp_matrix(center, size, (width, height))
+        xy = kps[:, :2] @ m[:, :2].T + m[:, 2]
+        if (kps[:, 2] > 0).sum() < 3:
+            continue
+        out.append((crop, np.concatenate([xy, kps[:, 2:3]], 1).astype(np.float32)))
+    return out
+
+
+def _render_job(job):
+    seed, kind, input_size = job
+    from . import synthetic
+
+    rng = np.random.default_rng(seed + 7)
+    if kind == "scene":
+        image, boxes, keypoints = synthetic.render_scene(seed)
+    else:
+        image, boxes, keypoints = synthetic.render_person_crop(seed)
+    return _samples_from_image(image, boxes, keypoints, input_size, rng)
+
+
+def build_dataset(num_images: int, seed: int, input_size, workers: int = 2, progress=True):
+    """(crops uint8 (M,H,W,3), keypoints float32 (M,17,3)) from half scenes, half person crops."""
+    jobs = [(seed * 10**6 + i, "scene" if i % 2 == 0 else "crop", tuple(input_size)) for i in range(num_images)]
+    crops, keypoints = [], []
+    bar = _progress_bar(len(jobs), "rendering", progress)
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for samples in pool.imap(_render_job, jobs, chunksize=16):
+            for crop, kps in samples:
+                crops.append(crop)
+                keypoints.append(kps)
+            bar.update(1)
+    bar.close()
+    return np.stack(crops), np.stack(keypoints)
+
+
+def heatmap_targets(keypoints, input_size, sigma: float = 2.0):
+    """UDP Gaussian targets (N,K,h,w) and weights (N,K) from crop-space keypoints (N,K,3) (torch)."""
+    import torch
+
+    height, width = input_size
+    hm_h, hm_w = height // 4, width // 4
+    mu_x = keypoints[..., 0] * (hm_w - 1) / (width - 1)
+    mu_y = keypoints[..., 1] * (hm_h - 1) / (height - 1)
+    xs = torch.arange(hm_w, dtype=torch.float32, device=keypoints.device)
+    ys = torch.arange(hm_h, dtype=torch.float32, device=keypoints.device)
+    gx = torch.exp(-((xs - mu_x[..., None]) ** 2) / (2 * sigma**2))
+    gy = torch.exp(-((ys - mu_y[..., None]) ** 2) / (2 * sigma**2))
+    targets = gy[..., :, None] * gx[..., None, :]
+    inside = (mu_x >= -0.5) & (mu_x <= hm_w - 0.5) & (mu_y >= -0.5) & (mu_y <= hm_h - 0.5)
+    weights = ((keypoints[..., 2] > 0) & inside).float()
+    return targets, weights
+
+
+def flip_batch(images, keypoints, flip_permutation, mask):
+    """Mirror the samples selected by ``mask`` (images NCHW, keypoints (N,K,3) in crop pixels)."""
+    width = images.shape[-1]
+    images[mask] = images[mask].flip(-1)
+    flipped = keypoints[mask][:, flip_permutation]
+    flipped[..., 0] = width - 1 - flipped[..., 0]
+    keypoints[mask] = flipped
+    return images, keypoints
+
+
+def learning_rate(step: int, total: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def train(args) -> pathlib.Path:
+    import torch
+
+    from .export import export_model, metadata_for
+    from .model import ViTPoseConfig, build_model, init_weights, save_own_checkpoint
+    from .model.checkpoints import ImportedCheckpoint
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
+    input_size = parse_size(args.input_size)
+    out_dir = pathlib.Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = (out_dir / "train_log.txt").open("w")
+
+    def say(text):
+        print(text, flush=True)
+        log.write(text + "\n")
+        log.flush()
+
+    say(f"command: python -m vitpose_ros.train {' '.join(sys.argv[1:])}")
+    start = time.time()
+    crops, keypoints = build_dataset(args.images, args.seed, input_size, workers=args.workers)
+    say(f"dataset: {len(crops)} person crops from {args.images} rendered images in {time.time() - start:.0f} s")
+
+    cfg = ViTPoseConfig(embed_dim=args.embed_dim, depth=args.depth, num_heads=args.heads, image_size=input_size,
+                        decoder="classic", deconv_channels=args.deconv_channels, variant="synthetic")
+    model = init_weights(build_model(cfg), seed=args.seed).train().to(device)
+    params = sum(p.numel() for p in model.parameters())
+    say(f"model: {cfg.to_dict()} ({params / 1e6:.2f} M parameters) on {device}")
+    decay = [p for n, p in model.named_parameters() if p.dim() > 1 and "pos_embed" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() > 1 and "pos_embed" not in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
+    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1) * 255
+    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1) * 255
+    flip_permutation = torch.from_numpy(get_skeleton("coco").flip_permutation())
+    all_crops = torch.from_numpy(crops)  # uint8 NHWC, stays on the CPU
+    all_keypoints = torch.from_numpy(keypoints)
+    gen = torch.Generator().manual_seed(args.seed)
+
+    bar = _progress_bar(args.steps, "training")
+    running = None
+    for step in range(args.steps):
+        index = torch.randint(len(all_crops), (args.batch,), generator=gen)
+        images = all_crops[index].permute(0, 3, 1, 2).float()
+        kps = all_keypoints[index].clone()
+        images, kps = flip_batch(images, kps, flip_permutation, torch.rand(args.batch, generator=gen) < 0.5)
+        images = ((images.to(device) - mean) / std)
+        targets, weights = heatmap_targets(kps.to(device), input_size)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
+        output = model(images)
+        per_joint = ((output - targets) ** 2).mean(dim=(2, 3))
+        loss = (per_joint * weights).sum() / weights.sum().clamp(min=1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        bar.update(1, f"loss {running:.2e}")
+        if (step + 1) % 250 == 0 or step == 0:
+            say(f"step {step + 1}/{args.steps} loss {running:.4e} lr {optimizer.param_groups[0]['lr']:.2e} "
+                f"({time.time() - start:.0f} s)")
+        if (step + 1) % 1000 == 0:  # lets a long run be inspected (and evaluated) while it goes
+            save_own_checkpoint(out_dir / "vitpose_synthetic_last.pth", cfg,
+                                {k: v.detach().cpu() for k, v in model.state_dict().items()}, dataset="coco")
+    bar.close()
+
+    model = model.cpu().eval()
+    checkpoint = out_dir / "vitpose_synthetic.pth"
+    save_own_checkpoint(checkpoint, cfg, model.state_dict(), dataset="coco",
+                        training={"command": "python -m vitpose_ros.train " + " ".join(sys.argv[1:]),
+                                  "seed": args.seed, "steps": args.steps})
+    onnx_path = pathlib.Path(args.export) if args.export else out_dir / "vitpose_synthetic_coco.onnx"
+    imported = ImportedCheckpoint(cfg, model.state_dict(), "vitpose_ros", "coco")
+    export_model(model, onnx_path, metadata_for(imported))
+    say(f"final loss {running:.4e}; checkpoint {checkpoint}; ONNX {onnx_path} "
+        f"({onnx_path.stat().st_size / 1e6:.1f} MB); total {time.time() - start:.0f} s")
+    return onnx_path
+
+
+class _progress_bar:
+    """tqdm when installed, a plain periodic line otherwise."""
+
+    def __init__(self, total, label, enabled=True):
+        self.total, self.label, self.done, self.enabled = total, label, 0, enabled
+        try:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=label, disable=not enabled, mininterval=2.0)
+        except ImportError:
+            self.bar = None
+
+    def update(self, n=1, postfix=None):
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            if postfix:
+                self.bar.set_postfix_str(postfix, refresh=False)
+        elif self.enabled and self.done % max(1, self.total // 20) == 0:
+            print(f"{self.label}: {self.done}/{self.total} {postfix or ''}", file=sys.stderr)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="vitpose-train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output-dir", required=True, help="where the log, checkpoint and ONNX go")
+    parser.add_argument("--export", help="ONNX path (default: <output-dir>/vitpose_synthetic_coco.onnx)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--images", type=int, default=16000, help="rendered images (half scenes, half crops)")
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--input-size", default="128x96", help="model input HxW")
+    parser.add_argument("--embed-dim", type=int, default=192)
+    parser.add_argument("--depth", type=int, default=6)
+    parser.add_argument("--heads", type=int, default=6)
+    parser.add_argument("--deconv-channels", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--workers", type=int, default=2, help="rendering processes")
+    parser.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    train(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
