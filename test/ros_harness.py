@@ -6,7 +6,7 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -62,7 +62,8 @@ class Harness:
         self.peer.create_subscription(MarkerArray, "pose/markers", self.markers.append, 50)
         self.peer.create_subscription(Image, "pose/image", self.images.append, 10)
         self.peer.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
-        self.executor = MultiThreadedExecutor(num_threads=4)
+        # callbacks are light (inference runs on the pose node's own thread): one executor thread
+        self.executor = SingleThreadedExecutor()
         for n in (self.node, self.peer):
             if n is not None:
                 self.executor.add_node(n)

@@ -27,7 +27,7 @@ class DemoResult:
     frames_received: int = 0
     latencies_ms: list = field(default_factory=list)
     accuracy: dict = field(default_factory=dict)
-    frame_stamps: list = field(default_factory=list)  # stamps (ns) of the frames with keypoints
+    frame_indices: list = field(default_factory=list)  # camera frame numbers that came back as keypoints
     video: pathlib.Path | None = None
     png: pathlib.Path | None = None
 
@@ -77,7 +77,6 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
                 truth, boxes = truths.get(stamp), boxes_by_stamp.get(stamp)
             result.frames_received += 1
             result.latencies_ms.append(latency_ms)
-            result.frame_stamps.append(stamp)
             line = f"frame {result.frames_received:3d}: {len(predicted)} person(s), latency {latency_ms:6.1f} ms"
             if _comparable(predicted, truth, boxes):
                 line += f", PCK@0.05 {pck(predicted.astype(float), truth.astype(float), boxes, 0.05):.2f}"
@@ -111,6 +110,8 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
         # let the last frames through the pipeline
         _wait(lambda: result.frames_received >= frames, max(0.0, min(10.0, deadline - time.monotonic())))
         result.frames_published = camera.frame_index
+        index_of = {stamp: i for i, stamp in enumerate(camera.published_stamps)}
+        result.frame_indices = sorted(index_of[s] for s in predictions if s in index_of)
         executor.shutdown(timeout_sec=2.0)
         spinner.join(timeout=5.0)
         for node in (camera, pose, recorder):

@@ -134,7 +134,7 @@ class PoseNode(Node):
             raise StartupError(
                 f"model file not found: {path}. Get a model by exporting a ViTPose checkpoint: "
                 f"python -m vitpose_ros.export --checkpoint vitpose-{p['model_size']}.pth --output {path} "
-                "(or try the shipped demo model: ros2 launch vitpose_ros demo.launch.py)")
+                "(or run the shipped demo: ros2 launch vitpose_ros demo.launch.py)")
         try:
             estimator = PoseEstimator(
                 path, providers=list(p["providers"]), fp16=p["fp16"],

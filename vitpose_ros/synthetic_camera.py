@@ -96,6 +96,7 @@ class SyntheticCamera(Node):
 
         self.detections_pub = self.create_publisher(Detection2DArray, "detections", 10)
         self.frame_index = 0
+        self.published_stamps: list[int] = []  # stamp (ns) of frame i, for matching results to frames
         self.timer = self.create_timer(1.0 / p["rate"], self.publish_frame)
 
     def render(self, index: int):
@@ -112,6 +113,7 @@ class SyntheticCamera(Node):
             return
         image, boxes, truth = self.render(self.frame_index)
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params["frame_id"])
+        self.published_stamps.append(header.stamp.sec * 1_000_000_000 + header.stamp.nanosec)
         self.truth_pub.publish(keypoints_to_cloud(truth, header))
         self.info_pub.publish(camera_info(header, image.shape[1], image.shape[0]))
         self.image_pub.publish(rgb_to_image(image, header))

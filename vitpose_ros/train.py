@@ -122,7 +122,8 @@ def learning_rate(step: int, total: int, base: float, warmup: int) -> float:
 # Training
 
 
-def train(args) -> pathlib.Path:
+def train(args) -> dict:
+    """Returns {"onnx": path, "checkpoint": path, "losses": per-step losses}."""
     import torch
 
     from .export import export_model, metadata_for
@@ -165,6 +166,7 @@ def train(args) -> pathlib.Path:
 
     bar = _progress_bar(args.steps, "training")
     running = None
+    losses = []
     for step in range(args.steps):
         index = torch.randint(len(all_crops), (args.batch,), generator=gen)
         images = all_crops[index].permute(0, 3, 1, 2).float()
@@ -181,7 +183,8 @@ def train(args) -> pathlib.Path:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        losses.append(loss.item())
+        running = losses[-1] if running is None else 0.98 * running + 0.02 * losses[-1]
         bar.update(1, f"loss {running:.2e}")
         if (step + 1) % 250 == 0 or step == 0:
             say(f"step {step + 1}/{args.steps} loss {running:.4e} lr {optimizer.param_groups[0]['lr']:.2e} "
@@ -201,7 +204,7 @@ def train(args) -> pathlib.Path:
     export_model(model, onnx_path, metadata_for(imported))
     say(f"final loss {running:.4e}; checkpoint {checkpoint}; ONNX {onnx_path} "
         f"({onnx_path.stat().st_size / 1e6:.1f} MB); total {time.time() - start:.0f} s")
-    return onnx_path
+    return {"onnx": onnx_path, "checkpoint": checkpoint, "losses": losses}
 
 
 class _progress_bar:

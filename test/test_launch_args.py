@@ -1,0 +1,385 @@
+"""Launch arguments -> node configuration, the per-size parameter files, the RViz config, and the
+launch files themselves, run against recording stand-ins for launch / launch_ros (no ROS launch
+installation needed; test_launch_files.py launches them for real where there is one)."""
+import ast
+import importlib.util
+import pathlib
+import sys
+import types
+
+import pytest
+import yaml
+
+from vitpose_ros import launch_args
+from vitpose_ros.launch_args import LAUNCH_ARGUMENTS, MODEL_SIZES, node_configuration, package_share_dir
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARE = package_share_dir()
+LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]
+EXPECTED_ARGUMENTS = ["model", "model_path", "image", "detections", "camera_info", "compressed", "use_detections",
+                      "providers", "fp16", "namespace", "rviz", "log_level"]
+
+
+def config(**args):
+    return node_configuration(args, SHARE)
+
+
+# -- node_configuration ------------------------------------------------------------------------
+
+def test_share_dir_holds_the_launch_and_config_files():
+    for name in LAUNCH_FILES:
+        assert (SHARE / "launch" / name).is_file()
+    for size in MODEL_SIZES:
+        assert (SHARE / "config" / f"vitpose_{size}.yaml").is_file()
+    assert (SHARE / "config" / "pose.rviz").is_file()
+
+
+def test_share_dir_falls_back_to_the_source_tree_without_an_ament_install(monkeypatch):
+    packages = pytest.importorskip("ament_index_python.packages")
+
+    def not_found(name):
+        raise packages.PackageNotFoundError(f"package '{name}' not found")
+
+    monkeypatch.setattr(packages, "get_package_share_directory", not_found)
+    assert package_share_dir() == REPO
+    monkeypatch.setattr(packages, "get_package_share_directory", lambda name: f"/opt/ros/share/{name}")
+    assert package_share_dir() == pathlib.Path("/opt/ros/share/vitpose_ros")
+
+
+@pytest.mark.parametrize("size", MODEL_SIZES)
+def test_each_size_picks_its_parameter_file(size):
+    c = config(model=size)
+    path = pathlib.Path(c["parameters_file"])
+    assert isinstance(c["parameters_file"], str)
+    assert path.name == f"vitpose_{size}.yaml" and path.is_file()
+    assert c["parameters"]["model_size"] == size
+
+
+def test_defaults():
+    c = config()
+    assert pathlib.Path(c["parameters_file"]).name == "vitpose_b.yaml"
+    assert c["parameters"] == {"model_size": "b", "providers": ["tensorrt", "cuda", "cpu"], "fp16": True,
+                               "use_detections": True, "compressed": False}
+    assert c["remappings"] == [("camera/image_raw", "/camera/image_raw"), ("detections", "/detections"),
+                               ("camera/camera_info", "/camera/camera_info")]
+    assert c["namespace"] == ""
+    assert c["ros_arguments"] == ["--log-level", "info"]
+    assert c["rviz"] is False
+    assert c["rviz_config"] == str(SHARE / "config" / "pose.rviz")
+    assert c["rviz_remappings"] == []
+    # launch hands every value over as a string: the defaults as strings give the same result
+    assert node_configuration({name: default for name, default, _ in LAUNCH_ARGUMENTS}, SHARE) == c
+
+
+def test_values_get_their_parameter_types():
+    c = config(model="L", model_path="/models/my model.onnx", providers=" CPU , cuda,,cpu ", fp16="False",
+               use_detections="0", compressed="yes", rviz="TRUE", log_level="DEBUG")
+    p = c["parameters"]
+    assert p == {"model_size": "l", "model_path": "/models/my model.onnx", "providers": ["cpu", "cuda"],
+                 "fp16": False, "use_detections": False, "compressed": True}
+    assert all(type(p[k]) is bool for k in ("fp16", "use_detections", "compressed"))
+    assert all(type(x) is str for x in p["providers"])
+    assert c["rviz"] is True
+    assert c["ros_arguments"] == ["--log-level", "debug"]
+    assert config(log_level="Warning")["ros_arguments"] == ["--log-level", "warn"]
+
+
+@pytest.mark.parametrize("text, value", [("true", True), ("True", True), ("1", True), ("YES", True), (" yes ", True),
+                                         ("false", False), ("FALSE", False), ("0", False), ("No", False),
+                                         (True, True), (False, False)])
+def test_booleans(text, value):
+    assert config(fp16=text)["parameters"]["fp16"] is value
+
+
+def test_model_path_is_left_out_when_empty():
+    assert "model_path" not in config(model_path="")["parameters"]
+    assert "model_path" not in config(model_path="  ")["parameters"]
+    assert config(model_path="~/m.onnx")["parameters"]["model_path"] == "~/m.onnx"
+
+
+def test_remappings_follow_the_topic_arguments():
+    c = config(image="/cam0/color/image_raw", detections="/yolo/detections", camera_info="/cam0/color/camera_info")
+    assert c["remappings"] == [("camera/image_raw", "/cam0/color/image_raw"), ("detections", "/yolo/detections"),
+                               ("camera/camera_info", "/cam0/color/camera_info")]
+
+
+def test_compressed_adds_the_compressed_image_remapping():
+    c = config(image="/cam0/image_raw", compressed="true")
+    assert c["parameters"]["compressed"] is True
+    assert c["remappings"][0] == ("camera/image_raw", "/cam0/image_raw")
+    assert c["remappings"][-1] == ("camera/image_raw/compressed", "/cam0/image_raw/compressed")
+    assert len(c["remappings"]) == 4
+    assert not any(src.endswith("compressed") for src, _ in config(compressed="false")["remappings"])
+
+
+def test_namespace_moves_rviz_topics_with_the_node():
+    c = config(namespace="/robot1/", image="/cam/image")
+    assert c["namespace"] == "/robot1"
+    assert c["rviz_remappings"] == [("/camera/image_raw", "/cam/image"), ("/pose/markers", "/robot1/pose/markers"),
+                                    ("/pose/image", "/robot1/pose/image")]
+    assert config(namespace="robot1", image="cam/image")["rviz_remappings"][0] == ("/camera/image_raw",
+                                                                                   "/robot1/cam/image")
+    assert config(namespace="/")["namespace"] == ""
+
+
+@pytest.mark.parametrize("args, words", [
+    ({"model": "x"}, "model"), ({"model": ""}, "model"), ({"model": "b,l"}, "model"),
+    ({"fp16": "maybe"}, "fp16"), ({"compressed": ""}, "compressed"), ({"use_detections": "2"}, "use_detections"),
+    ({"rviz": "on?"}, "rviz"),
+    ({"providers": "cuda,opencl"}, "opencl"), ({"providers": ""}, "providers"), ({"providers": " , "}, "providers"),
+    ({"log_level": "verbose"}, "log_level"), ({"log_level": ""}, "log_level"),
+    ({"image": ""}, "image"), ({"image": "/camera/image raw"}, "image"), ({"detections": "/a//b"}, "detections"),
+    ({"camera_info": "/1info"}, "camera_info"), ({"namespace": "bad ns"}, "namespace"),
+    ({"modle": "s"}, "modle"),
+])
+def test_invalid_values_raise_one_line_value_errors(args, words):
+    with pytest.raises(ValueError) as error:
+        config(**args)
+    message = str(error.value)
+    assert "\n" not in message and words in message
+
+
+def test_missing_parameter_file_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="vitpose_b.yaml"):
+        node_configuration({}, tmp_path)
+
+
+def test_module_imports_no_launch():
+    tree = ast.parse((REPO / "vitpose_ros" / "launch_args.py").read_text())
+    imported = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
+    assert not imported & {"launch", "launch_ros", "rclpy"}
+
+
+# -- launch arguments --------------------------------------------------------------------------
+
+def test_launch_arguments_are_complete_and_described():
+    assert [name for name, _, _ in LAUNCH_ARGUMENTS] == EXPECTED_ARGUMENTS
+    for name, default, description in LAUNCH_ARGUMENTS:
+        assert isinstance(default, str), name
+        assert description.strip() and description.endswith(".") and "\n" not in description, name
+    defaults = {name: default for name, default, _ in LAUNCH_ARGUMENTS}
+    assert defaults == {"model": "b", "model_path": "", "image": "/camera/image_raw", "detections": "/detections",
+                        "camera_info": "/camera/camera_info", "compressed": "false", "use_detections": "true",
+                        "providers": "tensorrt,cuda,cpu", "fp16": "true", "namespace": "", "rviz": "false",
+                        "log_level": "info"}
+
+
+# -- parameter files ---------------------------------------------------------------------------
+
+def _node_parameters():
+    from vitpose_ros.node import PARAMETERS
+
+    return PARAMETERS
+
+
+def _yaml_parameters(size):
+    data = yaml.safe_load((SHARE / "config" / f"vitpose_{size}.yaml").read_text())
+    assert list(data) == ["/**"] and list(data["/**"]) == ["ros__parameters"]
+    return data["/**"]["ros__parameters"]
+
+
+@pytest.mark.parametrize("size", MODEL_SIZES)
+def test_parameter_files_name_node_parameters_with_their_types_and_ranges(size):
+    declared = _node_parameters()
+    params = _yaml_parameters(size)
+    assert params, size
+    for name, value in params.items():
+        assert name in declared, f"{name} is not a parameter of the node"
+        default, _, extra = declared[name]
+        assert type(value) is type(default), f"{name}: {value!r} is not a {type(default).__name__}"
+        if isinstance(default, list):
+            assert value, f"{name}: empty lists have no type in ROS"
+            assert {type(x) for x in value} == {type(default[0])}, name
+        for key in ("integer_range", "floating_point_range"):
+            if key in extra:
+                low, high = extra[key][0].from_value, extra[key][0].to_value
+                assert low <= value <= high, f"{name}: {value} outside [{low}, {high}]"
+    assert params["model_size"] == size
+    assert params["flip_test"] is False and params["sync_slop"] == 0.05
+    assert params["qos_reliability"] == "best_effort" and params["marker_depth"] == 3.0
+    assert set(params["providers"]) <= set(launch_args.PROVIDERS)
+    assert params["max_batch"] == {"s": 16, "b": 16, "l": 8, "h": 8}[size]
+
+
+@pytest.mark.parametrize("size", MODEL_SIZES)
+def test_parameter_files_say_which_model_they_expect(size):
+    text = (SHARE / "config" / f"vitpose_{size}.yaml").read_text()
+    assert f"~/.local/share/vitpose_ros/models/vitpose_{size}_coco.onnx" in text
+    assert "python -m vitpose_ros.export --checkpoint" in text and "--output" in text
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from model_factory import export_random_model
+
+    return export_random_model(tmp_path_factory.mktemp("launch_args") / "tiny.onnx")
+
+
+@pytest.mark.parametrize("size", MODEL_SIZES)
+def test_parameter_files_load_into_a_real_node(size, tiny_model):
+    """rcl parses the file as ROS parameters and the node accepts every value (types, ranges)."""
+    rclpy = pytest.importorskip("rclpy")
+    from vitpose_ros.node import PoseNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = PoseNode(context=context, cli_args=[
+            "--ros-args", "--params-file", str(SHARE / "config" / f"vitpose_{size}.yaml"),
+            "-p", f"model_path:={tiny_model}", "-p", "providers:=[cpu]"])
+        try:
+            for name, value in _yaml_parameters(size).items():
+                if name != "providers":
+                    actual = node.params[name]
+                    assert (list(actual) if isinstance(value, list) else actual) == value, name
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+
+
+# -- RViz config -------------------------------------------------------------------------------
+
+def test_rviz_config():
+    text = (SHARE / "config" / "pose.rviz").read_text()
+    data = yaml.safe_load(text)
+    assert {"Panels", "Visualization Manager", "Window Geometry"} <= set(data)
+    manager = data["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == "camera_optical_frame"
+    displays = {d["Class"].split("/")[-1] + " " + str(d.get("Topic", {}).get("Value")): d for d in manager["Displays"]}
+    assert displays["MarkerArray /pose/markers"]["Enabled"] is True
+    assert displays["Image /pose/image"]["Enabled"] is True
+    assert "Image /camera/image_raw" in displays or "Camera /camera/image_raw" in displays
+    assert displays["TF None"]["Enabled"] is False
+    assert all(d["Class"].startswith("rviz_default_plugins/") for d in manager["Displays"])
+    assert "/pose/markers" in text
+
+
+# -- launch files, run against recording stand-ins for launch and launch_ros ----------------------
+
+class _Recorded:
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+class _LaunchConfiguration:
+    def __init__(self, name):
+        self.name = name
+
+    def perform(self, context):
+        return context[self.name]
+
+
+def _fake_launch_modules():
+    names = {"launch": ["LaunchDescription"],
+             "launch.actions": ["DeclareLaunchArgument", "OpaqueFunction", "IncludeLaunchDescription"],
+             "launch.launch_description_sources": ["PythonLaunchDescriptionSource"],
+             "launch.substitutions": [],
+             "launch_ros": [],
+             "launch_ros.actions": ["Node"],
+             "launch_ros.parameter_descriptions": ["ParameterValue"]}
+    modules = {}
+    for module_name, classes in names.items():
+        module = types.ModuleType(module_name)
+        for class_name in classes:
+            setattr(module, class_name, type(class_name, (_Recorded,), {}))
+        modules[module_name] = module
+    modules["launch.substitutions"].LaunchConfiguration = _LaunchConfiguration
+    return modules
+
+
+@pytest.fixture()
+def load_launch_file(monkeypatch):
+    for name, module in _fake_launch_modules().items():
+        monkeypatch.setitem(sys.modules, name, module)
+
+    def load(name):
+        path = REPO / "launch" / name
+        spec = importlib.util.spec_from_file_location("launch_file_" + name.replace(".", "_"), path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.generate_launch_description()
+
+    return load
+
+
+def _declared(description):
+    return [(e.args[0], e.kwargs["default_value"], e.kwargs["description"])
+            for e in description.args[0] if type(e).__name__ == "DeclareLaunchArgument"]
+
+
+@pytest.mark.parametrize("name", LAUNCH_FILES)
+def test_launch_files_compile(name):
+    source = (REPO / "launch" / name).read_text()
+    tree = ast.parse(source)
+    compile(source, name, "exec")
+    assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
+
+
+def test_pose_launch_declares_every_argument(load_launch_file):
+    assert _declared(load_launch_file("pose.launch.py")) == LAUNCH_ARGUMENTS
+
+
+def _run_opaque_function(description, **args):
+    (opaque,) = [e for e in description.args[0] if type(e).__name__ == "OpaqueFunction"]
+    context = {name: default for name, default, _ in LAUNCH_ARGUMENTS} | args
+    return opaque.kwargs["function"](context)
+
+
+def test_pose_launch_starts_the_node_with_the_configuration(load_launch_file):
+    actions = _run_opaque_function(load_launch_file("pose.launch.py"), model="s", model_path="/m/1.onnx",
+                                   compressed="true", providers="cuda,cpu", namespace="robot1", log_level="warn")
+    (node,) = actions
+    kw = node.kwargs
+    expected = config(model="s", model_path="/m/1.onnx", compressed="true", providers="cuda,cpu", namespace="robot1",
+                      log_level="warn")
+    assert (kw["package"], kw["executable"], kw["name"]) == ("vitpose_ros", "pose_node", "vitpose")
+    assert kw["namespace"] == "robot1" and kw["output"] == "screen"
+    assert kw["remappings"] == expected["remappings"]
+    assert kw["ros_arguments"] == ["--log-level", "warn"]
+    parameters_file, overrides = kw["parameters"]
+    assert parameters_file == expected["parameters_file"] and pathlib.Path(parameters_file).name == "vitpose_s.yaml"
+    # strings stay strings (launch_ros would read a plain str as YAML)
+    plain = {}
+    for name, value in overrides.items():
+        if type(value).__name__ == "ParameterValue":
+            assert value.kwargs["value_type"] is str
+            value = value.args[0]
+        plain[name] = value
+    assert plain == expected["parameters"]
+
+
+def test_pose_launch_adds_rviz_on_request(load_launch_file):
+    description = load_launch_file("pose.launch.py")
+    assert len(_run_opaque_function(description)) == 1
+    pose, rviz = _run_opaque_function(description, rviz="true", namespace="r1")
+    assert (rviz.kwargs["package"], rviz.kwargs["executable"]) == ("rviz2", "rviz2")
+    flag, path = rviz.kwargs["arguments"]
+    assert flag == "-d" and pathlib.Path(path) == SHARE / "config" / "pose.rviz" and pathlib.Path(path).is_file()
+    assert ("/pose/markers", "/r1/pose/markers") in rviz.kwargs["remappings"]
+
+
+def test_pose_launch_rejects_invalid_arguments(load_launch_file):
+    with pytest.raises(ValueError, match="model"):
+        _run_opaque_function(load_launch_file("pose.launch.py"), model="xl")
+
+
+@pytest.mark.parametrize("size", MODEL_SIZES)
+def test_size_launch_files_include_pose_launch_with_the_model_fixed(size, load_launch_file):
+    description = load_launch_file(f"vitpose_{size}.launch.py")
+    assert _declared(description) == [a for a in LAUNCH_ARGUMENTS if a[0] != "model"]
+    (include,) = [e for e in description.args[0] if type(e).__name__ == "IncludeLaunchDescription"]
+    (source,) = include.args
+    path = pathlib.Path(source.args[0])
+    assert path.name == "pose.launch.py" and path.is_file()
+    passed = dict(include.kwargs["launch_arguments"])
+    assert passed.pop("model") == size
+    assert list(passed) == [name for name, _, _ in LAUNCH_ARGUMENTS if name != "model"]
+    assert all(isinstance(v, _LaunchConfiguration) and v.name == k for k, v in passed.items())
+
+
+def test_setup_installs_launch_and_config_files():
+    setup = (REPO / "setup.py").read_text()
+    for pattern in ('glob("launch/*.launch.py")', 'glob("config/*.yaml")', 'glob("config/*.rviz")'):
+        assert pattern in setup

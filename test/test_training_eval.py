@@ -1,0 +1,93 @@
+"""Issue 5: training smoke test, metrics on hand-made cases."""
+import numpy as np
+import pytest
+import torch
+
+from vitpose_ros import train
+from vitpose_ros.estimator import PoseEstimator
+from vitpose_ros.evaluate import COCO_SIGMAS, oks, oks_ap, pck, per_keypoint_pck
+from vitpose_ros.model import load_checkpoint
+from vitpose_ros.skeletons import get_skeleton
+
+
+def test_a_few_training_steps_reduce_the_loss_and_export(tmp_path):
+    args = train.parse_args(["--output-dir", str(tmp_path), "--images", "40", "--steps", "40", "--batch", "16",
+                             "--warmup", "5", "--lr", "2e-3", "--input-size", "64x48", "--embed-dim", "48",
+                             "--depth", "1", "--heads", "2", "--deconv-channels", "32", "--workers", "1"])
+    out = train.train(args)
+    losses = out["losses"]
+    assert len(losses) == 40 and np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+    estimator = PoseEstimator(out["onnx"], providers=("cpu",))
+    assert (estimator.metadata.input_height, estimator.metadata.input_width) == (64, 48)
+    assert estimator.metadata.variant == "synthetic" and estimator.skeleton.name == "coco"
+    imported = load_checkpoint(out["checkpoint"])  # our own format, weights_only loading
+    assert imported.source_format == "vitpose_ros" and imported.config.embed_dim == 48
+
+
+def test_training_is_reproducible(tmp_path):
+    common = ["--images", "8", "--steps", "3", "--batch", "4", "--warmup", "1", "--input-size", "64x48",
+              "--embed-dim", "32", "--depth", "1", "--heads", "2", "--deconv-channels", "16", "--workers", "1"]
+    a = train.train(train.parse_args(["--output-dir", str(tmp_path / "a"), *common]))
+    b = train.train(train.parse_args(["--output-dir", str(tmp_path / "b"), *common]))
+    assert a["losses"] == b["losses"]
+
+
+def test_heatmap_targets_peak_at_the_udp_position():
+    kps = torch.tensor([[[47.0, 63.0, 2.0], [0.0, 0.0, 1.0], [10.0, 10.0, 0.0], [500.0, 5.0, 2.0]]])
+    targets, weights = train.heatmap_targets(kps, (256, 192))
+    # crop pixel (47, 63) -> heatmap (47 * 47/191, 63 * 63/255)
+    assert weights.tolist() == [[1.0, 1.0, 0.0, 0.0]]  # invisible and out-of-crop points carry no loss
+    peak = np.unravel_index(targets[0, 0].argmax().item(), (64, 48))
+    assert peak == (round(63 * 63 / 255), round(47 * 47 / 191))
+
+
+def test_flip_augmentation_mirrors_and_swaps():
+    images = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
+    kps = torch.zeros(2, 17, 3)
+    kps[:, 5] = torch.tensor([1.0, 2.0, 2.0])  # left shoulder
+    perm = torch.from_numpy(get_skeleton("coco").flip_permutation())
+    flipped_images, flipped = train.flip_batch(images.clone(), kps.clone(), perm, torch.tensor([True, False]))
+    assert torch.equal(flipped_images[0], images[0].flip(-1)) and torch.equal(flipped_images[1], images[1])
+    # width 5: x -> 4 - x; the left shoulder becomes the right one and vice versa
+    assert flipped[0, 6].tolist() == [3.0, 2.0, 2.0] and flipped[0, 5].tolist() == [4.0, 0.0, 0.0]
+    assert torch.equal(flipped[1], kps[1])
+
+
+def _people(n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    truth = np.zeros((n, 17, 3))
+    truth[..., :2] = rng.uniform(100, 300, (n, 17, 2))
+    truth[..., 2] = 2
+    boxes = np.tile([100.0, 100.0, 300.0, 300.0], (n, 1))  # scale 200 px
+    return truth, boxes
+
+
+def test_pck_thresholds():
+    truth, boxes = _people()
+    assert pck(truth.copy(), truth, boxes, 0.05) == 1.0
+    shifted = truth.copy()
+    shifted[..., 0] += 14.0  # 0.07 of the 200 px scale
+    assert pck(shifted, truth, boxes, 0.05) == 0.0 and pck(shifted, truth, boxes, 0.1) == 1.0
+    truth[:, 3, 2] = 1  # occluded points are not scored
+    shifted[:, 3, 0] += 1000
+    assert pck(shifted, truth, boxes, 0.1) == 1.0
+
+
+def test_per_keypoint_pck_shows_left_right_confusion():
+    truth, boxes = _people()
+    swapped = truth[:, get_skeleton("coco").flip_permutation()]
+    per = per_keypoint_pck(swapped, truth, boxes, 0.05)
+    assert per[0] == 1.0 and per[5] < 0.5 and per[6] < 0.5
+
+
+def test_oks_matches_the_coco_formula_and_ap():
+    truth, boxes = _people(n=4)
+    pred = truth.copy()
+    assert np.allclose(oks(pred, truth, boxes), 1.0) and oks_ap(pred, truth, boxes) == pytest.approx(1.0)
+    pred[0, :, 0] += 10.0
+    area = 200.0 * 200.0
+    expected = np.mean(np.exp(-100.0 / (2 * area * (2 * COCO_SIGMAS) ** 2)))
+    assert oks(pred, truth, boxes)[0] == pytest.approx(expected)
+    far = truth.copy()
+    far[..., 0] += 100.0
+    assert oks_ap(far, truth, boxes) == pytest.approx(0.0)
