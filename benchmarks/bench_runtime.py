@@ -50,7 +50,6 @@ def model_gflops(cfg) -> float:
 
 def gemm_roofline_gflops(size: int = 2048, repeats: int = 5) -> float:
     """Best fp32 GEMM rate of this machine, via ONNX Runtime's MatMul (the kernels the model uses)."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 

@@ -1,6 +1,5 @@
 """Issue 2: checkpoint import (every format) and ONNX export, against transformers' ViTPose."""
 import json
-import pathlib
 import subprocess
 import sys
 

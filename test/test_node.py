@@ -220,7 +220,7 @@ def test_other_encodings_and_padded_rows(harness, model):
     for i, msg in enumerate([image_msg(bgr, T0 + 2, "bgr8"), padded,
                              image_msg(np.dstack([rgb, np.full((480, 640), 255, np.uint8)]), T0 + 3, "rgba8")]):
         harness.image_pub.publish(msg)
-        harness.det_pub.publish(detections_msg(BOXES, stamp := msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec))
+        harness.det_pub.publish(detections_msg(BOXES, msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec))
         cloud = harness.wait_keypoints(i + 1)
         assert np.abs(keypoints_from_cloud(cloud) - expected).max() < 1e-4, msg.encoding
 

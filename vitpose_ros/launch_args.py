@@ -180,3 +180,25 @@ def node_configuration(args: dict, share_dir) -> dict:
         "rviz_config": str(share_dir / "config" / RVIZ_CONFIG),
         "rviz_remappings": rviz_remappings,
     }
+
+
+def sized_launch_description(model: str, pose_launch_file):
+    """The LaunchDescription of vitpose_<model>.launch.py: pose.launch.py with the size fixed.
+
+    Declares every argument of pose.launch.py but ``model`` and passes them through. Imports
+    launch here, not at module level: this module must load where launch is not installed.
+    """
+    from launch import LaunchDescription
+    from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+    from launch.substitutions import LaunchConfiguration
+
+    _choice("model", model, MODEL_SIZES)
+    passed = [(name, default, description) for name, default, description in LAUNCH_ARGUMENTS if name != "model"]
+    launch_arguments = [("model", model)] + [(name, LaunchConfiguration(name)) for name, _, _ in passed]
+    return LaunchDescription(
+        [DeclareLaunchArgument(name, default_value=default, description=description)
+         for name, default, description in passed]
+        + [IncludeLaunchDescription(PythonLaunchDescriptionSource(str(pose_launch_file)),
+                                    launch_arguments=launch_arguments)]
+    )

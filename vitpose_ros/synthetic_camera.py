@@ -10,8 +10,6 @@ with the same header. ``mode`` "animated": figures move smoothly between random 
 from __future__ import annotations
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
@@ -122,16 +120,9 @@ class SyntheticCamera(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = SyntheticCamera()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    from .ros_entry import spin_node
+
+    return spin_node(SyntheticCamera, args, startup_errors=(ValueError, ImportError), logger_name="synthetic_camera")
 
 
 if __name__ == "__main__":
