@@ -30,7 +30,6 @@ setup(
     maintainer_email="maintainers@vitpose-ros.invalid",
     description="ViTPose human pose estimation for ROS 2 through ONNX Runtime",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "vitpose-export = vitpose_ros.export:main",

@@ -150,7 +150,15 @@ def train(args) -> dict:
 
     cfg = ViTPoseConfig(embed_dim=args.embed_dim, depth=args.depth, num_heads=args.heads, image_size=input_size,
                         decoder="classic", deconv_channels=args.deconv_channels, variant="synthetic")
-    model = init_weights(build_model(cfg), seed=args.seed).train().to(device)
+    model = init_weights(build_model(cfg), seed=args.seed)
+    if args.init_from:  # continue from an earlier run (a multi-stage recipe stays reproducible)
+        from .model import load_checkpoint
+
+        previous = load_checkpoint(args.init_from)
+        if previous.config.to_dict() != cfg.to_dict():
+            raise SystemExit(f"--init-from {args.init_from}: its config {previous.config.to_dict()} differs from this run's")
+        model.load_state_dict(previous.state_dict)
+    model = model.train().to(device)
     params = sum(p.numel() for p in model.parameters())
     say(f"model: {cfg.to_dict()} ({params / 1e6:.2f} M parameters) on {device}")
     decay = [p for n, p in model.named_parameters() if p.dim() > 1 and "pos_embed" not in n]
@@ -176,8 +184,10 @@ def train(args) -> dict:
         targets, weights = heatmap_targets(kps.to(device), input_size)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
-        output = model(images)
-        per_joint = ((output - targets) ** 2).mean(dim=(2, 3))
+        # bf16 autocast: about 1.4x faster on CPUs with AVX512-BF16; the loss stays fp32
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            output = model(images)
+        per_joint = ((output.float() - targets) ** 2).mean(dim=(2, 3))
         loss = (per_joint * weights).sum() / weights.sum().clamp(min=1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -252,6 +262,8 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
     parser.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AVX512-BF16 CPUs and GPUs)")
+    parser.add_argument("--init-from", help="start from this checkpoint (same architecture) instead of random weights")
     return parser.parse_args(argv)
 
 

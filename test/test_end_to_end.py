@@ -1,0 +1,45 @@
+"""Issue 5: a keypoint survives the whole path: render -> Image/Detection2DArray -> node -> /pose/keypoints.
+
+Uses the shipped demo model (trained here on synthetic people) on held-out seeds.
+"""
+import numpy as np
+import pytest
+
+from vitpose_ros.demo import run_demo
+from vitpose_ros.estimator import PoseEstimator
+from vitpose_ros.evaluate import Accumulator, render_eval_frame
+from vitpose_ros.synthetic import demo_model_path
+
+
+@pytest.fixture(scope="module")
+def through_ros(tmp_path_factory):
+    return run_demo(frames=30, rate=4.0, mode="held_out", providers=("cpu",),
+                    output_dir=tmp_path_factory.mktemp("demo"), say=lambda line: None)
+
+
+def test_pck_through_ros_equals_offline_evaluation(through_ros):
+    result = through_ros
+    assert result.frames_published == 30 and len(result.frame_indices) >= 28  # at 4 fps nothing should drop
+    estimator = PoseEstimator(demo_model_path(), providers=("cpu",))
+    offline = Accumulator()
+    for i in result.frame_indices:
+        image, boxes, truth = render_eval_frame("scenes", i)
+        offline.add(estimator.estimate(image, boxes), truth, boxes)
+    offline = offline.results()
+    assert result.accuracy["persons"] == offline["persons"] > 0
+    assert abs(result.accuracy["pck@0.05"] - offline["pck@0.05"]) <= 0.01
+    # The shipped model reaches PCK@0.05 ~0.60 on held-out scenes (vitpose_ros/models/README.md);
+    # the project target is 0.85 (open). This floor catches a broken model or coordinate path.
+    assert result.accuracy["pck@0.05"] >= 0.50
+
+
+def test_demo_writes_video_and_png(through_ros):
+    import cv2
+
+    assert through_ros.png.is_file() and cv2.imread(str(through_ros.png)).shape == (480, 640, 3)
+    capture = cv2.VideoCapture(str(through_ros.video))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    assert frames >= 20
+    assert np.median(through_ros.latencies_ms) < 1000
