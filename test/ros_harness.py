@@ -13,6 +13,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from vitpose_ros.msgs import boxes_to_detections
 from vitpose_ros.node import PoseNode
 
 
@@ -28,19 +29,8 @@ def image_msg(rgb: np.ndarray, t_ns: int, encoding="rgb8") -> Image:
 
 
 def detections_msg(boxes, t_ns: int, class_id="person", scores=None):
-    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
-
-    msg = Detection2DArray(header=header(t_ns))
-    for i, (x1, y1, x2, y2) in enumerate(boxes):
-        det = Detection2D(header=header(t_ns))
-        det.bbox.center.position.x, det.bbox.center.position.y = (x1 + x2) / 2, (y1 + y2) / 2
-        det.bbox.size_x, det.bbox.size_y = float(x2 - x1), float(y2 - y1)
-        hyp = ObjectHypothesisWithPose()
-        hyp.hypothesis.class_id = class_id
-        hyp.hypothesis.score = 0.9 if scores is None else float(scores[i])
-        det.results.append(hyp)
-        msg.detections.append(det)
-    return msg
+    scores = [0.9] * len(boxes) if scores is None else scores
+    return boxes_to_detections(boxes, header(t_ns), class_id, scores)
 
 
 class Harness:

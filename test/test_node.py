@@ -281,3 +281,13 @@ def test_missing_model_fails_at_start_with_a_clear_message(tmp_path):
     result = subprocess.run([sys.executable, "-m", "vitpose_ros.node", "--ros-args", "-p",
                              f"model_path:={tmp_path / 'junk.onnx'}"], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "not a loadable ONNX model" in result.stdout + result.stderr
+
+
+def test_boxes_and_detections_round_trip():
+    from vitpose_ros.msgs import boxes_to_detections, detections_to_boxes
+
+    msg = boxes_to_detections(BOXES, header(T0), scores=[0.7, 0.9])
+    boxes, scores = detections_to_boxes(msg, ["person"], 0.0, 10)
+    assert np.allclose(boxes, BOXES) and np.allclose(scores, [0.7, 0.9])
+    assert [d.id for d in msg.detections] == ["0", "1"] and msg.header.stamp.nanosec == T0 % 10**9
+    assert detections_to_boxes(boxes_to_detections(BOXES, header(T0), class_id="car"), ["person"], 0.0, 10)[0].shape == (0, 4)

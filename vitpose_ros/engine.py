@@ -88,7 +88,7 @@ class OnnxEngine:
         if chosen == ["cpu"]:
             self.session = probe
         else:
-            self.session = self._create_gpu_session(ort, options, chosen, fp16, device_id, cpu_threads,
+            self.session = self._create_gpu_session(ort, options, chosen, fp16, device_id,
                                                     max_batch, opt_batch, trt_workspace_gb)
         self.active_provider = self.session.get_providers()[0]
         self.log.info(f"ONNX Runtime provider: {self.active_provider} (requested {', '.join(requested)})")
@@ -111,7 +111,7 @@ class OnnxEngine:
             chosen.append("cpu")
         return chosen
 
-    def _create_gpu_session(self, ort, options, chosen, fp16, device_id, cpu_threads, max_batch,
+    def _create_gpu_session(self, ort, options, chosen, fp16, device_id, max_batch,
                             opt_batch, workspace_gb):
         meta = self.metadata
         entries = []

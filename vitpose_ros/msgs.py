@@ -151,3 +151,23 @@ def detections_to_boxes(msg, class_ids, min_score: float, max_persons: int) -> t
         return np.zeros((0, 4)), np.zeros(0)
     order = np.sort(np.argsort(-np.asarray(scores), kind="stable")[:max_persons])
     return np.asarray(boxes, np.float64)[order], np.asarray(scores, np.float64)[order]
+
+
+def boxes_to_detections(boxes_xyxy, header, class_id: str = "person", scores=None):
+    """(N,4) x1,y1,x2,y2 -> vision_msgs/Detection2DArray, one hypothesis each (score 1.0 by default).
+
+    The inverse of ``detections_to_boxes``; imports vision_msgs only when called.
+    """
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    msg = Detection2DArray(header=header)
+    for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes_xyxy, float).reshape(-1, 4)):
+        detection = Detection2D(header=header, id=str(i))
+        detection.bbox.center.position.x, detection.bbox.center.position.y = (x1 + x2) / 2, (y1 + y2) / 2
+        detection.bbox.size_x, detection.bbox.size_y = x2 - x1, y2 - y1
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = class_id
+        hypothesis.hypothesis.score = 1.0 if scores is None else float(scores[i])
+        detection.results.append(hypothesis)
+        msg.detections.append(detection)
+    return msg

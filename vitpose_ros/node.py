@@ -24,8 +24,10 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from .draw import draw_poses
 from .engine import DEFAULT_ENGINE_CACHE, ModelError
 from .estimator import PoseEstimator
 from .markers import Intrinsics, pose_markers
@@ -275,8 +277,6 @@ class PoseNode(Node):
             self.markers_pub.publish(pose_markers(keypoints, self.skeleton, header, intrinsics, p["marker_depth"],
                                                   p["keypoint_score_threshold"], p["marker_scale"]))
         if self.image_pub.get_subscription_count() > 0:
-            from .draw import draw_poses
-
             annotated = draw_poses(rgb, keypoints, self.skeleton, p["keypoint_score_threshold"], boxes)
             self.image_pub.publish(rgb_to_image(annotated, header))
 
@@ -317,8 +317,6 @@ class PoseNode(Node):
 
 
 def _header_now(node: Node):
-    from std_msgs.msg import Header
-
     return Header(stamp=node.get_clock().now().to_msg())
 
 

@@ -15,7 +15,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
 from . import synthetic
-from .msgs import keypoints_to_cloud, rgb_to_image
+from .msgs import boxes_to_detections, keypoints_to_cloud, rgb_to_image
 
 
 class AnimatedPeople:
@@ -53,21 +53,6 @@ def camera_info(header: Header, width: int, height: int) -> CameraInfo:
     return CameraInfo(header=header, width=width, height=height, distortion_model="plumb_bob",
                       d=[0.0] * 5, k=[f, 0.0, width / 2, 0.0, f, height / 2, 0.0, 0.0, 1.0],
                       r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=[f, 0.0, width / 2, 0.0, 0.0, f, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0])
-
-
-def detections(header: Header, boxes: np.ndarray):
-    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
-
-    msg = Detection2DArray(header=header)
-    for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, float)):
-        det = Detection2D(header=header, id=str(i))
-        det.bbox.center.position.x, det.bbox.center.position.y = (x1 + x2) / 2, (y1 + y2) / 2
-        det.bbox.size_x, det.bbox.size_y = x2 - x1, y2 - y1
-        hypothesis = ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = "person", 1.0
-        det.results.append(hypothesis)
-        msg.detections.append(det)
-    return msg
 
 
 class SyntheticCamera(Node):
@@ -115,7 +100,7 @@ class SyntheticCamera(Node):
         self.truth_pub.publish(keypoints_to_cloud(truth, header))
         self.info_pub.publish(camera_info(header, image.shape[1], image.shape[0]))
         self.image_pub.publish(rgb_to_image(image, header))
-        self.detections_pub.publish(detections(header, boxes))
+        self.detections_pub.publish(boxes_to_detections(boxes, header))
         self.frame_index += 1
 
 

@@ -197,11 +197,7 @@ def _head_from_official(state: dict, prefix: str) -> tuple[dict, str, int]:
 def _convert_official(state: dict, dataset: str | None, moe: bool) -> tuple[dict, dict, str]:
     out = {k: v for k, v in state.items() if k.startswith("backbone.") and k != "backbone.cls_token"}
     if moe:
-        expert = MOE_EXPERT_INDEX.get(dataset or "coco")
-        if expert is None:
-            raise CheckpointError(
-                f"ViTPose++ has no expert for dataset {dataset!r}; known: {', '.join(MOE_EXPERT_INDEX)}"
-            )
+        expert = _expert_index(dataset)
         out = _merge_expert(out, expert, r"backbone\.blocks\.(\d+)\.mlp\.")
         head_prefix = "keypoint_head." if expert == 0 else f"associate_keypoint_heads.{expert - 1}."
     else:
@@ -209,6 +205,13 @@ def _convert_official(state: dict, dataset: str | None, moe: bool) -> tuple[dict
     head, decoder, num_keypoints = _head_from_official(state, head_prefix)
     out.update(head)
     return out, {"decoder": decoder, "num_keypoints": num_keypoints}, dataset or ("coco" if moe else None)
+
+
+def _expert_index(dataset: str | None) -> int:
+    expert = MOE_EXPERT_INDEX.get(dataset or "coco")
+    if expert is None:
+        raise CheckpointError(f"ViTPose++ has no expert for dataset {dataset!r}; known: {', '.join(MOE_EXPERT_INDEX)}")
+    return expert
 
 
 def _merge_expert(state: dict, expert: int, mlp_pattern: str) -> dict:
@@ -235,10 +238,7 @@ def _convert_hf(state: dict, dataset: str | None, hf_config: dict | None) -> tup
     out: dict[str, torch.Tensor] = {}
     moe = any(".mlp.experts." in k for k in state)
     if moe:
-        expert = MOE_EXPERT_INDEX.get(dataset or "coco")
-        if expert is None:
-            raise CheckpointError(f"no ViTPose++ expert for dataset {dataset!r}")
-        state = _merge_expert(state, expert, r"backbone\.encoder\.layer\.(\d+)\.mlp\.")
+        state = _merge_expert(state, _expert_index(dataset), r"backbone\.encoder\.layer\.(\d+)\.mlp\.")
     renames = {
         "backbone.embeddings.patch_embeddings.projection.": "backbone.patch_embed.proj.",
         "backbone.embeddings.position_embeddings": "backbone.pos_embed",
