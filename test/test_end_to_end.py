@@ -28,9 +28,10 @@ def test_pck_through_ros_equals_offline_evaluation(through_ros):
     offline = offline.results()
     assert result.accuracy["persons"] == offline["persons"] > 0
     assert abs(result.accuracy["pck@0.05"] - offline["pck@0.05"]) <= 0.01
-    # The shipped model reaches PCK@0.05 ~0.65 on held-out scenes (vitpose_ros/models/README.md);
-    # the project target is 0.85 (open). This floor catches a broken model or coordinate path.
-    assert result.accuracy["pck@0.05"] >= 0.50
+    # The shipped model reaches PCK@0.05 ~0.69 on held-out scenes (vitpose_ros/models/README.md);
+    # the floor of 0.80 waits for a model that reaches the 0.85 target (open). This floor
+    # catches a broken model or a lossy coordinate path.
+    assert result.accuracy["pck@0.05"] >= 0.60
 
 
 def test_demo_writes_video_and_png(through_ros):
