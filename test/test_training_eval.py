@@ -41,6 +41,27 @@ def test_heatmap_targets_peak_at_the_udp_position():
     assert peak == (round(63 * 63 / 255), round(47 * 47 / 191))
 
 
+@pytest.mark.parametrize("sigma", [1.0, 2.0, 3.0])
+def test_heatmap_targets_use_the_requested_sigma(sigma):
+    kps = torch.tensor([[[47.0, 63.0, 2.0]]])  # -> heatmap centre (11.57..., 15.56...) at 256x192
+    targets, _ = train.heatmap_targets(kps, (256, 192), sigma)
+    cx, cy = 47 * 47 / 191, 63 * 63 / 255
+    xs = torch.arange(48.0)
+    expected_row = torch.exp(-((xs - cx) ** 2) / (2 * sigma**2)) * np.exp(-((16 - cy) ** 2) / (2 * sigma**2))
+    assert torch.allclose(targets[0, 0, 16], expected_row.float(), atol=1e-6)
+
+
+def test_simple_decoder_option_trains_and_exports(tmp_path):
+    args = train.parse_args(["--output-dir", str(tmp_path), "--images", "8", "--steps", "2", "--batch", "4",
+                             "--warmup", "1", "--input-size", "64x48", "--embed-dim", "32", "--depth", "1",
+                             "--heads", "2", "--decoder", "simple", "--sigma", "1.5", "--workers", "1"])
+    out = train.train(args)
+    assert load_checkpoint(out["checkpoint"]).config.decoder == "simple"
+    assert PoseEstimator(out["onnx"], providers=("cpu",)).metadata.input_height == 64
+    with pytest.raises(SystemExit):  # an unknown decoder is refused by the CLI, not deep in the model
+        train.parse_args(["--output-dir", str(tmp_path), "--decoder", "fancy"])
+
+
 def test_flip_augmentation_mirrors_and_swaps():
     images = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
     kps = torch.zeros(2, 17, 3)
