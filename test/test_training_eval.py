@@ -74,6 +74,41 @@ def test_flip_augmentation_mirrors_and_swaps():
     assert torch.equal(flipped[1], kps[1])
 
 
+
+@pytest.mark.parametrize("flip_prob", [0.0, 1.0])
+def test_sample_batch_mirrors_with_the_requested_probability(flip_prob):
+    gen = torch.Generator().manual_seed(3)
+    crops = torch.randint(0, 256, (6, 8, 6, 3), dtype=torch.uint8, generator=gen)
+    keypoints = torch.rand(6, 17, 3, generator=gen) * 5
+    perm = torch.from_numpy(get_skeleton("coco").flip_permutation())
+    images, kps, index, mirrored = train.sample_batch(crops, keypoints, 16, flip_prob, perm, gen)
+    assert mirrored.tolist() == [flip_prob == 1.0] * 16
+    source = crops[index].permute(0, 3, 1, 2).float()
+    assert torch.equal(images, source.flip(-1) if flip_prob else source)
+    expected_x = 5 - keypoints[index][:, perm, 0] if flip_prob else keypoints[index][..., 0]
+    assert torch.allclose(kps[..., 0], expected_x)
+
+
+def test_compile_falls_back_to_eager_and_leaves_the_weights_alone(monkeypatch):
+    from vitpose_ros.model import ViTPoseConfig, build_model, init_weights
+
+    model = init_weights(build_model(ViTPoseConfig(embed_dim=32, depth=1, num_heads=2, image_size=(64, 48),
+                                                   deconv_channels=16)), seed=0).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def broken_compile(module):
+        def run(x):
+            module(x)  # runs (BatchNorm statistics move) and then the "backend" fails
+            raise RuntimeError("no C++ compiler\nsecond line")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    said = []
+    assert train._compiled(model, 4, False, said.append) is model
+    assert said and "no C++ compiler" in said[0] and "second line" not in said[0]
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
 def _people(n=5, seed=0):
     rng = np.random.default_rng(seed)
     truth = np.zeros((n, 17, 3))

@@ -67,7 +67,7 @@ PARAMETERS = {
     "engine_cache_dir": ("", f"TensorRT engine cache folder; empty: {DEFAULT_ENGINE_CACHE}", {"read_only": True}),
     "device_id": (0, "CUDA device id", {"read_only": True, "integer_range": _int_range(0, 16)}),
     "cpu_threads": (0, "CPU execution provider threads; 0: ONNX Runtime's default", {"read_only": True, "integer_range": _int_range(0, 256)}),
-    "flip_test": (False, "average with the mirrored crop (about 2x compute, slightly more accurate)", {"read_only": True}),
+    "flip_test": (False, "average with the mirrored crop (about 2x compute, slightly more accurate; not for the synthetic demo model)", {"read_only": True}),
     "max_batch": (16, "persons per inference call; more are split into chunks", {"read_only": True, "integer_range": _int_range(1, 256)}),
     "keypoint_score_threshold": (0.3, "keypoints below this score are left out of markers and the annotated image", {"floating_point_range": _float_range(0.0, 1.0)}),
     "min_box_score": (0.3, "detections below this score are ignored", {"floating_point_range": _float_range(0.0, 1.0)}),
