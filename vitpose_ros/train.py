@@ -6,7 +6,7 @@ Recipe (the shipped demo model's exact command is in vitpose_ros/models/README.m
 - data: scenes and single-person crops from ``vitpose_ros.synthetic`` (training seeds are
   ``seed * 10**6 + i``; evaluation uses seeds from 10**9 up, never seen here), cut into model
   inputs with the runtime's own pre-processing (box padded 1.25, UDP crop), plus scale/shift jitter;
-- targets: UDP Gaussian heatmaps (sigma 1.5 heatmap pixels, centres mapped with the UDP (size-1)
+- targets: UDP Gaussian heatmaps (sigma 1.25 heatmap pixels, centres mapped with the UDP (size-1)
   ratio), MSE weighted by visibility (v > 0);
 - horizontal flip augmentation with the COCO flip pairs (``--flip-prob``), OFF by default for the
   synthetic people: their sides are told apart by shade (left lighter, right darker), and a mirrored
@@ -20,8 +20,9 @@ The defaults are the shipped model's recipe. They were picked by short timed run
 the model is compute-bound, not data-bound (PCK on training seeds is no higher than on held-out
 ones). Batch 32 at a peak rate of 2e-3 beat batch 64 at rates 3e-4..2.5e-3 and the "simple"
 decoder; batch 16 learnt a little more per sample but ran 25 % slower per sample on this CPU;
-sigma 1.5 beat 2 (PCK@0.05 0.32 / 0.34 against 0.26 / 0.30 at 1,500 steps), and at equal time a
-192x144 input with a narrower backbone (embed 128) was no better than sigma 1.5 at 128x96.
+sigma 1.5 beat 2 (PCK@0.05 0.32 / 0.34 against 0.26 / 0.30 at 1,500 steps) and 1.25 beat 1.5 in
+full runs (0.828 / 0.847 against 0.821 / 0.838); at equal time a 192x144 input with a narrower
+backbone (embed 128) was no better than sigma 1.5 at 128x96.
 """
 from __future__ import annotations
 
@@ -311,7 +312,7 @@ def parse_args(argv=None):
     parser.add_argument("--heads", type=int, default=6)
     parser.add_argument("--decoder", choices=tuple(DECODERS), default="classic")
     parser.add_argument("--deconv-channels", type=int, default=128, help="classic decoder width")
-    parser.add_argument("--sigma", type=float, default=1.5, help="target Gaussian sigma in heatmap pixels")
+    parser.add_argument("--sigma", type=float, default=1.25, help="target Gaussian sigma in heatmap pixels")
     parser.add_argument("--flip-prob", type=float, default=0.0,
                         help="probability of mirroring a sample, flip pairs swapped (0: synthetic sides differ by shade)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
