@@ -74,7 +74,6 @@ def test_flip_augmentation_mirrors_and_swaps():
     assert torch.equal(flipped[1], kps[1])
 
 
-
 @pytest.mark.parametrize("flip_prob", [0.0, 1.0])
 def test_sample_batch_mirrors_with_the_requested_probability(flip_prob):
     gen = torch.Generator().manual_seed(3)
@@ -108,6 +107,7 @@ def test_compile_falls_back_to_eager_and_leaves_the_weights_alone(monkeypatch):
     assert said and "no C++ compiler" in said[0] and "second line" not in said[0]
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
 
 def _people(n=5, seed=0):
     rng = np.random.default_rng(seed)

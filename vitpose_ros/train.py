@@ -17,8 +17,8 @@ Recipe (the shipped demo model's exact command is in vitpose_ros/models/README.m
 - AdamW, linear warm-up then cosine decay; seeded; on a GPU when there is one.
 
 The defaults are the shipped model's recipe. They were picked by short timed runs on a 2-core CPU:
-the model is compute-bound, not data-bound (PCK on training seeds is no higher than on held-out
-ones). Batch 32 at a peak rate of 2e-3 beat batch 64 at rates 3e-4..2.5e-3 and the "simple"
+the model is compute-bound, not data-bound (for the earlier models PCK on training seeds was no
+higher than on held-out ones). Batch 32 at a peak rate of 2e-3 beat batch 64 at rates 3e-4..2.5e-3 and the "simple"
 decoder; batch 16 learnt a little more per sample but ran 25 % slower per sample on this CPU;
 sigma 1.5 beat 2 (PCK@0.05 0.32 / 0.34 against 0.26 / 0.30 at 1,500 steps) and 1.25 beat 1.5 in
 full runs (0.828 / 0.847 against 0.821 / 0.838); at equal time a 192x144 input with a narrower
@@ -245,10 +245,10 @@ def train(args) -> dict:
 def _compiled(model, batch, bf16, say):
     """``torch.compile`` of the model: fuses the many small element-wise ops around the matmuls
     (forward + backward of the model alone 1.25x faster on a 2-core CPU, the whole training step
-    about 1.1x) after a one-off compile of about a minute. One
-    probe step at the training batch size compiles forward and backward up front; the model's
-    weights and BatchNorm statistics are restored after it, so the run itself is unchanged. Falls
-    back to eager, with one line, where the backend cannot compile (no C++ compiler, ...)."""
+    about 1.1x) after a one-off compile of about a minute. One probe step at the training batch
+    size compiles forward and backward up front; the model's weights and BatchNorm statistics are
+    restored after it, so the run itself is unchanged. Falls back to eager, with one line, where
+    the backend cannot compile (no C++ compiler, ...)."""
     import torch
 
     saved = {k: v.clone() for k, v in model.state_dict().items()}
