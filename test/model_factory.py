@@ -6,12 +6,12 @@ from vitpose_ros.metadata import ModelMetadata
 
 
 def export_random_model(path, variant="tiny", dataset="coco", num_keypoints=17, image_size=(256, 192),
-                        decoder="classic", seed=0, batch=None) -> pathlib.Path:
+                        decoder="classic", seed=0, batch=None, dark_kernel=11) -> pathlib.Path:
     from vitpose_ros.model import build_model, init_weights, variant_config
 
     cfg = variant_config(variant, num_keypoints=num_keypoints, image_size=image_size, decoder=decoder)
     model = init_weights(build_model(cfg), seed=seed)
     meta = ModelMetadata(variant=variant, dataset=dataset, num_keypoints=num_keypoints,
                          input_height=image_size[0], input_width=image_size[1], decoder=decoder,
-                         source_format="random")
+                         source_format="random", dark_kernel=dark_kernel)
     return export_model(model, path, meta, batch=batch)

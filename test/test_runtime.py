@@ -7,7 +7,7 @@ import pytest
 from model_factory import export_random_model
 from onnx import TensorProto, helper
 
-from vitpose_ros.decode import decode_heatmaps
+from vitpose_ros.decode import dark_kernel_for_sigma, decode_heatmaps
 from vitpose_ros.engine import ModelError, OnnxEngine
 from vitpose_ros.estimator import PoseEstimator
 from vitpose_ros.preprocess import CropBatcher, boxes_to_center_size, sanitize_boxes, udp_warp_matrix
@@ -69,6 +69,27 @@ def test_argmax_decoder_lands_on_integer_peaks_exactly():
     out = decode_heatmaps(gaussians(points)[None], centers, sizes, "argmax")
     expected = points / [W_HM - 1, H_HM - 1] * sizes[0] + centers[0] - sizes[0] / 2
     assert np.allclose(out[0, :, :2], expected, atol=1e-4)
+
+
+def test_dark_kernel_follows_the_target_sigma():
+    # the pairings in ViTPose/mmpose configs: sigma 2 -> modulate_kernel 11, sigma 3 -> 17
+    assert dark_kernel_for_sigma(2.0) == 11 and dark_kernel_for_sigma(3.0) == 17
+    kernels = [dark_kernel_for_sigma(s) for s in (0.5, 1.0, 1.1, 1.25, 1.5, 2.0, 2.5, 3.0)]
+    assert kernels == sorted(kernels) and all(k % 2 == 1 and k >= 3 for k in kernels)
+    assert dark_kernel_for_sigma(1.1) == 5  # OpenCV's sigma for k=5 is exactly 1.1
+
+
+def test_a_kernel_matched_to_sharp_peaks_is_not_dragged_by_a_neighbour():
+    """A sharp (sigma 1.1) peak with a weaker blob 3.5 px beside it, as a model unsure between two
+    places gives: the wide official kernel mixes the two, the matched one stays on the peak."""
+    truth = np.array([20.3, 30.6])
+    ys, xs = np.mgrid[0:H_HM, 0:W_HM]
+    blob = lambda x, y, a: a * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 1.1 ** 2))  # noqa: E731
+    heatmap = (blob(*truth, 1.0) + blob(truth[0] + 3.5, truth[1], 0.5)).astype(np.float32)[None, None]
+    centers, sizes = np.array([[(W_HM - 1) / 2, (H_HM - 1) / 2]]), np.array([[W_HM - 1.0, H_HM - 1.0]])
+    errors = {k: np.abs(decode_heatmaps(heatmap, centers, sizes, kernel=k)[0, 0, :2] - truth).max()
+              for k in (dark_kernel_for_sigma(1.1), 11)}
+    assert errors[5] < 0.25 and errors[11] > 0.5  # heatmap pixels
 
 
 def test_preprocess_box_geometry():
@@ -258,6 +279,27 @@ def test_metadata_configures_the_runtime(tmp_path):
     est = PoseEstimator(path, providers=("cpu",))
     assert (est.metadata.input_height, est.metadata.input_width) == (128, 96)
     assert est.skeleton.name == "mpii" and est.estimate(scene(), [[10, 10, 200, 300]]).shape == (1, 16, 3)
+
+
+def test_the_models_dark_kernel_is_used_for_decoding(tmp_path):
+    image, boxes = scene(), np.array([[10, 10, 200, 300], [300, 100, 620, 470]], float)
+    official = PoseEstimator(export_random_model(tmp_path / "k11.onnx"), providers=("cpu",))
+    matched = PoseEstimator(export_random_model(tmp_path / "k5.onnx", dark_kernel=5), providers=("cpu",))
+    assert official.metadata.dark_kernel == 11 and matched.metadata.dark_kernel == 5
+    batch, centers, sizes = matched.batcher.prepare(image, boxes)
+    heatmaps = matched.engine.run(batch)
+    got = matched.estimate(image, boxes)
+    assert np.abs(got - decode_heatmaps(heatmaps, centers, sizes, kernel=5)).max() < 1e-3
+    assert np.abs(got[..., :2] - official.estimate(image, boxes)[..., :2]).max() > 0.1  # same weights
+
+
+def test_an_even_dark_kernel_in_the_metadata_is_refused(tmp_path):
+    path = export_random_model(tmp_path / "m.onnx")
+    model = onnx.load(str(path))
+    next(p for p in model.metadata_props if p.key == "dark_kernel").value = "4"
+    onnx.save(model, str(path))
+    with pytest.raises(ModelError, match="dark_kernel"):
+        OnnxEngine(path, providers=("cpu",))
 
 
 def test_fixed_batch_model_is_padded(tmp_path):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from vitpose_ros import train
+from vitpose_ros.decode import dark_kernel_for_sigma
 from vitpose_ros.estimator import PoseEstimator
 from vitpose_ros.evaluate import COCO_SIGMAS, oks, oks_ap, pck, per_keypoint_pck
 from vitpose_ros.model import load_checkpoint
@@ -20,6 +21,8 @@ def test_a_few_training_steps_reduce_the_loss_and_export(tmp_path):
     estimator = PoseEstimator(out["onnx"], providers=("cpu",))
     assert (estimator.metadata.input_height, estimator.metadata.input_width) == (64, 48)
     assert estimator.metadata.variant == "synthetic" and estimator.skeleton.name == "coco"
+    # decoded with the blur kernel that suits the (default, sigma 1.1) training targets
+    assert estimator.metadata.dark_kernel == dark_kernel_for_sigma(args.sigma) == 5
     imported = load_checkpoint(out["checkpoint"])  # our own format, weights_only loading
     assert imported.source_format == "vitpose_ros" and imported.config.embed_dim == 48
 

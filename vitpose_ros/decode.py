@@ -3,8 +3,11 @@
 ``dark-udp`` is ViTPose's official test-time decoder (mmpose ``post_dark_udp`` with the configs'
 ``modulate_kernel=11``): arg-max, Gaussian blur (k=11) of the heatmap, clip to [0.001, 50], log,
 one Newton step on the log-heatmap (gradient and Hessian by central differences), then the UDP
-back-transform. One guard is ours: the Newton step is clamped to one heatmap pixel, which changes
-nothing for a real peak and keeps flat maps from throwing keypoints out of the crop. ``argmax`` stops after the arg-max. Score = the raw heatmap maximum (before blur).
+back-transform. The kernel travels in the model's metadata: 11 for ViTPose's sigma-2 targets,
+smaller for models trained with sharper ones (``dark_kernel_for_sigma``). One guard is ours: the
+Newton step is clamped to one heatmap pixel, which changes nothing for a real peak and keeps flat
+maps from throwing keypoints out of the crop. ``argmax`` stops after the arg-max. Score = the raw
+heatmap maximum (before blur).
 
 UDP back-transform: heatmap pixel x_h in [0, w-1] covers the crop's [c - s/2, c + s/2]:
     x_image = x_h / (w - 1) * s + c - s / 2
@@ -13,12 +16,23 @@ numpy + OpenCV only.
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
+from .metadata import DARK_KERNEL
+
 METHODS = ("dark-udp", "argmax")
-DARK_KERNEL = 11
 _CV_MAX_CHANNELS = 128  # OpenCV 5 takes at most 128 channels per image (4.x: 512)
+
+
+def dark_kernel_for_sigma(sigma: float) -> int:
+    """The odd blur kernel whose OpenCV default sigma (0.3 * ((k - 1) / 2 - 1) + 0.8) is nearest
+    the training targets' sigma: the pairing of mmpose's configs (sigma 2 -> 11, sigma 3 -> 17).
+    Blurring a sharp heatmap with a wide kernel drags the peak toward its neighbours' mass."""
+    half = max(1, math.floor((sigma - 0.8) / 0.3 + 1.5 - 1e-9))  # a tie goes to the smaller kernel
+    return 2 * half + 1
 
 
 def argmax_coords(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +92,7 @@ def heatmap_to_image(coords: np.ndarray, heatmap_size: tuple[int, int], centers:
 
 
 def decode_heatmaps(heatmaps: np.ndarray, centers: np.ndarray, crop_sizes: np.ndarray,
-                    method: str = "dark-udp") -> np.ndarray:
+                    method: str = "dark-udp", kernel: int = DARK_KERNEL) -> np.ndarray:
     """(N,K,h,w) heatmaps of crops with given centres/sizes (N,2) -> (N,K,3) float32 x, y, score."""
     if method not in METHODS:
         raise ValueError(f"unknown decode method {method!r}; known: {', '.join(METHODS)}")
@@ -90,6 +104,6 @@ def decode_heatmaps(heatmaps: np.ndarray, centers: np.ndarray, crop_sizes: np.nd
         return np.zeros((0, k, 3), np.float32)
     coords, scores = argmax_coords(heatmaps)
     if method == "dark-udp":
-        coords = dark_refine(heatmaps, coords)
+        coords = dark_refine(heatmaps, coords, kernel)
     xy = heatmap_to_image(coords, (h, w), np.asarray(centers, np.float64), np.asarray(crop_sizes, np.float64))
     return np.concatenate([xy, scores[..., None]], axis=-1).astype(np.float32)

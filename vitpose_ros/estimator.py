@@ -70,7 +70,7 @@ class PoseEstimator:
         t2 = time.perf_counter()
         if self.flip_test:
             heatmaps = self._merge_flipped(heatmaps, len(boxes))
-        keypoints = decode_heatmaps(heatmaps, centers, sizes, self.decode_method)
+        keypoints = decode_heatmaps(heatmaps, centers, sizes, self.decode_method, self.metadata.dark_kernel)
         t3 = time.perf_counter()
         timings["preprocess"] += t1 - t0
         timings["inference"] += t2 - t1

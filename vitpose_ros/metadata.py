@@ -12,6 +12,7 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "heatmaps"
 HEATMAP_STRIDE = 4  # heatmaps are 1/4 of the input size
 
+DARK_KERNEL = 11  # ViTPose configs' modulate_kernel, paired with their sigma-2 targets
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -27,6 +28,9 @@ class ModelMetadata:
     std: tuple[float, float, float] = IMAGENET_STD
     decoder: str = "classic"
     source_format: str = "unknown"
+    # DARK blur kernel for decoding; models trained with sharper targets than ViTPose's carry a
+    # smaller one (decode.dark_kernel_for_sigma)
+    dark_kernel: int = DARK_KERNEL
 
     def to_props(self) -> dict[str, str]:
         """As ONNX ``metadata_props`` (string to string)."""
@@ -40,6 +44,7 @@ class ModelMetadata:
             "std": json.dumps(list(self.std)),
             "decoder": self.decoder,
             "source_format": self.source_format,
+            "dark_kernel": str(self.dark_kernel),
         }
 
     @classmethod
@@ -49,7 +54,7 @@ class ModelMetadata:
         for key in ("variant", "dataset", "decoder", "source_format"):
             if key in props:
                 values[key] = props[key]
-        for key in ("num_keypoints", "input_height", "input_width"):
+        for key in ("num_keypoints", "input_height", "input_width", "dark_kernel"):
             if key in props:
                 values[key] = int(props[key])
         for key in ("mean", "std"):
@@ -58,4 +63,7 @@ class ModelMetadata:
                 if len(triple) != 3:
                     raise ValueError(f"metadata {key!r} must have 3 values, got {props[key]!r}")
                 values[key] = triple
+        kernel = values.get("dark_kernel", cls.dark_kernel)
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"metadata 'dark_kernel' must be a positive odd number, got {kernel}")
         return cls(**values)

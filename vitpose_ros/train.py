@@ -1,12 +1,12 @@
 """Train a small ViTPose on synthetic people (torch), then export it to ONNX.
 
-    python -m vitpose_ros.train --output-dir runs/synthetic --bf16 --compile [--steps 11500] [--seed 0]
+    python -m vitpose_ros.train --output-dir runs/synthetic --bf16 --compile [--steps 12000] [--seed 0]
 
 Recipe (the shipped demo model's exact command is in vitpose_ros/models/README.md):
 - data: scenes and single-person crops from ``vitpose_ros.synthetic`` (training seeds are
   ``seed * 10**6 + i``; evaluation uses seeds from 10**9 up, never seen here), cut into model
   inputs with the runtime's own pre-processing (box padded 1.25, UDP crop), plus scale/shift jitter;
-- targets: UDP Gaussian heatmaps (sigma 1.25 heatmap pixels, centres mapped with the UDP (size-1)
+- targets: UDP Gaussian heatmaps (sigma 1.1 heatmap pixels, centres mapped with the UDP (size-1)
   ratio), MSE weighted by visibility (v > 0);
 - horizontal flip augmentation with the COCO flip pairs (``--flip-prob``), OFF by default for the
   synthetic people: their sides are told apart by shade (left lighter, right darker), and a mirrored
@@ -17,12 +17,15 @@ Recipe (the shipped demo model's exact command is in vitpose_ros/models/README.m
 - AdamW, linear warm-up then cosine decay; seeded; on a GPU when there is one.
 
 The defaults are the shipped model's recipe. They were picked by short timed runs on a 2-core CPU:
-the model is compute-bound, not data-bound (for the earlier models PCK on training seeds was no
-higher than on held-out ones). Batch 32 at a peak rate of 2e-3 beat batch 64 at rates 3e-4..2.5e-3 and the "simple"
-decoder; batch 16 learnt a little more per sample but ran 25 % slower per sample on this CPU;
-sigma 1.5 beat 2 (PCK@0.05 0.32 / 0.34 against 0.26 / 0.30 at 1,500 steps) and 1.25 beat 1.5 in
-full runs (0.828 / 0.847 against 0.821 / 0.838); at equal time a 192x144 input with a narrower
-backbone (embed 128) was no better than sigma 1.5 at 128x96.
+the model is compute-bound, not data-bound (PCK@0.05 on training seeds is no higher than on
+held-out ones: 0.83 / 0.84 against 0.83 / 0.85 for the sigma-1.25 model). Batch 32 at a peak rate
+of 2e-3 beat batch 64 at rates 3e-4..2.5e-3 and the "simple" decoder; batch 16 learnt a little more
+per sample but ran 25 % slower per sample on this CPU; sigma 1.5 beat 2 (PCK@0.05 0.32 / 0.34
+against 0.26 / 0.30 at 1,500 steps), and in full runs 1.25 beat 1.5 and 1.1 at 12,000 steps beat
+1.25 at 11,500 (0.840 / 0.856 against 0.828 / 0.847 on 100 held-out frames, same decoding); at equal time a 192x144 input with a narrower backbone (embed 128) was no better than
+sigma 1.5 at 128x96, nor was a 64-channel head with more steps, a peak rate of 3e-3 or a 2/3 share
+of crop images (1,500-step runs). The export carries the DARK blur kernel that suits the sigma
+(``decode.dark_kernel_for_sigma``: 5 here, 11 for ViTPose's sigma 2).
 """
 from __future__ import annotations
 
@@ -152,6 +155,7 @@ def train(args) -> dict:
     """Returns {"onnx": path, "checkpoint": path, "losses": per-step losses}."""
     import torch
 
+    from .decode import dark_kernel_for_sigma
     from .export import export_model, metadata_for
     from .model import ViTPoseConfig, build_model, init_weights, save_own_checkpoint
     from .model.checkpoints import ImportedCheckpoint
@@ -236,7 +240,7 @@ def train(args) -> dict:
                                   "seed": args.seed, "steps": args.steps})
     onnx_path = pathlib.Path(args.export) if args.export else out_dir / "vitpose_synthetic_coco.onnx"
     imported = ImportedCheckpoint(cfg, model.state_dict(), "vitpose_ros", "coco")
-    export_model(model, onnx_path, metadata_for(imported))
+    export_model(model, onnx_path, metadata_for(imported, dark_kernel_for_sigma(args.sigma)))
     say(f"final loss {running:.4e}; checkpoint {checkpoint}; ONNX {onnx_path} "
         f"({onnx_path.stat().st_size / 1e6:.1f} MB); total {time.time() - start:.0f} s")
     return {"onnx": onnx_path, "checkpoint": checkpoint, "losses": losses}
@@ -301,7 +305,7 @@ def parse_args(argv=None):
     parser.add_argument("--export", help="ONNX path (default: <output-dir>/vitpose_synthetic_coco.onnx)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images", type=int, default=24000, help="rendered images (half scenes, half crops)")
-    parser.add_argument("--steps", type=int, default=11500)
+    parser.add_argument("--steps", type=int, default=12000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=0.05)
@@ -312,7 +316,7 @@ def parse_args(argv=None):
     parser.add_argument("--heads", type=int, default=6)
     parser.add_argument("--decoder", choices=tuple(DECODERS), default="classic")
     parser.add_argument("--deconv-channels", type=int, default=128, help="classic decoder width")
-    parser.add_argument("--sigma", type=float, default=1.25, help="target Gaussian sigma in heatmap pixels")
+    parser.add_argument("--sigma", type=float, default=1.1, help="target Gaussian sigma in heatmap pixels")
     parser.add_argument("--flip-prob", type=float, default=0.0,
                         help="probability of mirroring a sample, flip pairs swapped (0: synthetic sides differ by shade)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
