@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitpose_ros import train
+from vitpose_ros import export, train
 from vitpose_ros.decode import dark_kernel_for_sigma
 from vitpose_ros.estimator import PoseEstimator
 from vitpose_ros.evaluate import COCO_SIGMAS, oks, oks_ap, pck, per_keypoint_pck
@@ -25,6 +25,10 @@ def test_a_few_training_steps_reduce_the_loss_and_export(tmp_path):
     assert estimator.metadata.dark_kernel == dark_kernel_for_sigma(args.sigma) == 5
     imported = load_checkpoint(out["checkpoint"])  # our own format, weights_only loading
     assert imported.source_format == "vitpose_ros" and imported.config.embed_dim == 48
+    # the kernel stays with the checkpoint: exporting it again gives the same metadata
+    assert imported.dark_kernel == 5
+    assert export.main(["--checkpoint", str(out["checkpoint"]), "--output", str(tmp_path / "again.onnx")]) == 0
+    assert PoseEstimator(tmp_path / "again.onnx", providers=("cpu",)).metadata == estimator.metadata
 
 
 def test_training_is_reproducible(tmp_path):

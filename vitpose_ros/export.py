@@ -17,7 +17,7 @@ import tempfile
 import time
 import warnings
 
-from .metadata import DARK_KERNEL, INPUT_NAME, OUTPUT_NAME, IMAGENET_MEAN, IMAGENET_STD, ModelMetadata
+from .metadata import INPUT_NAME, OUTPUT_NAME, IMAGENET_MEAN, IMAGENET_STD, ModelMetadata
 
 PARITY_TOLERANCE = 1e-4
 # Protobuf cannot hold a model over 2 GiB; ViTPose-H (about 2.5 GB fp32) goes to external data.
@@ -81,9 +81,9 @@ def onnx_vs_torch(model, onnx_path: str | pathlib.Path, batch: int = 2, seed: in
     return float(np.abs(got - expected).max())
 
 
-def metadata_for(imported, dark_kernel: int = DARK_KERNEL) -> ModelMetadata:
+def metadata_for(imported) -> ModelMetadata:
     cfg = imported.config
-    return ModelMetadata(dark_kernel=dark_kernel,
+    return ModelMetadata(dark_kernel=imported.dark_kernel,
         variant=cfg.variant, dataset=imported.dataset, num_keypoints=cfg.num_keypoints,
         input_height=cfg.image_size[0], input_width=cfg.image_size[1],
         mean=IMAGENET_MEAN, std=IMAGENET_STD, decoder=cfg.decoder, source_format=imported.source_format,

@@ -198,6 +198,7 @@ def train(args) -> dict:
     mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1) * 255
     flip_permutation = torch.from_numpy(get_skeleton("coco").flip_permutation())
+    dark_kernel = dark_kernel_for_sigma(args.sigma)  # decoding that suits these targets, kept with the model
     all_crops = torch.from_numpy(crops)  # uint8 NHWC, stays on the CPU
     all_keypoints = torch.from_numpy(keypoints)
     gen = torch.Generator().manual_seed(args.seed)
@@ -230,17 +231,18 @@ def train(args) -> dict:
                 f"({time.time() - start:.0f} s)")
         if (step + 1) % 1000 == 0:  # lets a long run be inspected (and evaluated) while it goes
             save_own_checkpoint(out_dir / "vitpose_synthetic_last.pth", cfg,
-                                {k: v.detach().cpu() for k, v in model.state_dict().items()}, dataset="coco")
+                                {k: v.detach().cpu() for k, v in model.state_dict().items()}, dataset="coco",
+                                dark_kernel=dark_kernel)
     bar.close()
 
     model = model.cpu().eval()
     checkpoint = out_dir / "vitpose_synthetic.pth"
-    save_own_checkpoint(checkpoint, cfg, model.state_dict(), dataset="coco",
+    save_own_checkpoint(checkpoint, cfg, model.state_dict(), dataset="coco", dark_kernel=dark_kernel,
                         training={"command": "python -m vitpose_ros.train " + " ".join(sys.argv[1:]),
-                                  "seed": args.seed, "steps": args.steps})
+                                  "seed": args.seed, "steps": args.steps, "sigma": args.sigma})
     onnx_path = pathlib.Path(args.export) if args.export else out_dir / "vitpose_synthetic_coco.onnx"
-    imported = ImportedCheckpoint(cfg, model.state_dict(), "vitpose_ros", "coco")
-    export_model(model, onnx_path, metadata_for(imported, dark_kernel_for_sigma(args.sigma)))
+    imported = ImportedCheckpoint(cfg, model.state_dict(), "vitpose_ros", "coco", dark_kernel)
+    export_model(model, onnx_path, metadata_for(imported))
     say(f"final loss {running:.4e}; checkpoint {checkpoint}; ONNX {onnx_path} "
         f"({onnx_path.stat().st_size / 1e6:.1f} MB); total {time.time() - start:.0f} s")
     return {"onnx": onnx_path, "checkpoint": checkpoint, "losses": losses}

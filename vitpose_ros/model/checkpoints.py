@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..metadata import DARK_KERNEL
 from .vitpose import DATASET_NUM_KEYPOINTS, ViTPoseConfig, find_variant, variant_config
 
 # ViTPose++ expert index of each dataset (the order the MoE checkpoints were trained with).
@@ -42,6 +43,7 @@ class ImportedCheckpoint:
     state_dict: dict[str, torch.Tensor]  # our key names, loads strictly into ViTPose(config)
     source_format: str
     dataset: str
+    dark_kernel: int = DARK_KERNEL  # decoding blur that suits the training targets (ours record it)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,9 +333,10 @@ def load_checkpoint(
     fmt = detect_format(state, wrapped, own_config)
 
     if fmt == "vitpose_ros":
-        config = ViTPoseConfig.from_dict({k: v for k, v in own_config.items() if k != "dataset"})
+        config = ViTPoseConfig.from_dict({k: v for k, v in own_config.items() if k not in ("dataset", "dark_kernel")})
         _check_loads(config, state)
-        return ImportedCheckpoint(config, state, fmt, dataset or own_config.get("dataset", "coco"))
+        return ImportedCheckpoint(config, state, fmt, dataset or own_config.get("dataset", "coco"),
+                                  int(own_config.get("dark_kernel", DARK_KERNEL)))
 
     if fmt == "hf":
         out, kwargs, dataset = _convert_hf(state, dataset, _read_hf_config(path))
@@ -382,8 +385,9 @@ def _check_loads(config: ViTPoseConfig, state: dict) -> None:
 
 
 def save_own_checkpoint(path: str | pathlib.Path, config: ViTPoseConfig, state_dict: dict,
-                        dataset: str = "coco", **extra) -> None:
+                        dataset: str = "coco", dark_kernel: int = DARK_KERNEL, **extra) -> None:
     """Write a checkpoint in our own format (loadable with weights_only=True)."""
     own = config.to_dict()
     own["dataset"] = dataset
+    own["dark_kernel"] = dark_kernel
     torch.save({"state_dict": state_dict, "vitpose_ros_config": own, **extra}, path)
