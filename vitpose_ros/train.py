@@ -22,7 +22,8 @@ held-out ones: 0.83 / 0.84 against 0.83 / 0.85 for the sigma-1.25 model). Batch 
 of 2e-3 beat batch 64 at rates 3e-4..2.5e-3 and the "simple" decoder; batch 16 learnt a little more
 per sample but ran 25 % slower per sample on this CPU; sigma 1.5 beat 2 (PCK@0.05 0.32 / 0.34
 against 0.26 / 0.30 at 1,500 steps), and in full runs 1.25 beat 1.5 and 1.1 at 12,000 steps beat
-1.25 at 11,500 (0.840 / 0.856 against 0.828 / 0.847 on 100 held-out frames, same decoding); at equal time a 192x144 input with a narrower backbone (embed 128) was no better than
+1.25 at 11,500 (0.840 / 0.856 against 0.828 / 0.847 on 100 held-out frames, same decoding);
+sigma 1.0 tied with 1.1 (0.838 / 0.857 against 0.834 / 0.857 on 1,000 frames, both kernel 5); at equal time a 192x144 input with a narrower backbone (embed 128) was no better than
 sigma 1.5 at 128x96, nor was a 64-channel head with more steps, a peak rate of 3e-3 or a 2/3 share
 of crop images (1,500-step runs). The export carries the DARK blur kernel that suits the sigma
 (``decode.dark_kernel_for_sigma``: 5 here, 11 for ViTPose's sigma 2).
