@@ -25,7 +25,7 @@ from .evaluate import Accumulator, pck
 class DemoResult:
     frames_published: int = 0
     frames_received: int = 0
-    frames_dropped: int = 0  # by the node: superseded by a newer frame while busy, or never matched
+    frames_dropped: int = 0  # by the node (PoseNode.frames_dropped)
     frames_skipped: int = 0  # by the node: bad input (logged there)
     latencies_ms: list = field(default_factory=list)
     accuracy: dict = field(default_factory=dict)
@@ -112,7 +112,7 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
         # let the last frames through the pipeline
         _wait(lambda: result.frames_received >= frames, max(0.0, min(10.0, deadline - time.monotonic())))
         result.frames_published = camera.frame_index
-        result.frames_dropped = pose.stats.frames_superseded + pose.sync.counters.images_dropped
+        result.frames_dropped = pose.frames_dropped
         result.frames_skipped = pose.stats.frames_skipped
         index_of = {stamp: i for i, stamp in enumerate(camera.published_stamps)}
         result.frame_indices = sorted(index_of[s] for s in predictions if s in index_of)
@@ -184,7 +184,8 @@ def main(argv=None) -> int:
     print(f"\n{result.frames_received}/{result.frames_published} frames through ROS; "
           f"median latency {np.median(result.latencies_ms) if result.latencies_ms else float('nan'):.1f} ms")
     if result.frames_dropped:  # by design: the node keeps only the newest frame, so latency stays bounded
-        print(f"{result.frames_dropped} frame(s) dropped by the node: a newer one arrived while it was busy")
+        print(f"{result.frames_dropped} frame(s) dropped by the node: a newer one arrived while it was busy, "
+              "or no detections matched it")
     if result.frames_skipped:
         print(f"{result.frames_skipped} frame(s) skipped by the node for bad input (see its log)")
     if acc.get("persons"):

@@ -282,6 +282,11 @@ class PoseNode(Node):
 
     # -- diagnostics ---------------------------------------------------------------------------
 
+    @property
+    def frames_dropped(self) -> int:
+        """Images never estimated: superseded by a newer pair while busy, or aged out unmatched."""
+        return self.stats.frames_superseded + self.sync.counters.images_dropped
+
     def _publish_diagnostics(self) -> None:
         summary = self.stats.summary()
         counters = self.sync.counters
@@ -293,7 +298,7 @@ class PoseNode(Node):
             "persons_per_frame": f"{summary['persons_mean']:.2f}",
             "execution_provider": self.estimator.active_provider,
             "frames_processed": str(self.stats.frames_processed),
-            "frames_dropped": str(self.stats.frames_superseded + counters.images_dropped),
+            "frames_dropped": str(self.frames_dropped),
             "frames_skipped_bad_input": str(self.stats.frames_skipped),
             "detections_dropped": str(counters.detections_dropped),
             "images_waiting": str(images_cached),
