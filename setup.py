@@ -9,7 +9,7 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={package_name: ["models/*.onnx", "models/*.md"]},
+    package_data={package_name: ["synthetic/models/*.onnx", "synthetic/models/*.md"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
@@ -32,14 +32,14 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "vitpose-export = vitpose_ros.export:main",
-            "vitpose-build-engine = vitpose_ros.build_engine:main",
-            "vitpose-infer = vitpose_ros.infer:main",
-            "vitpose-train = vitpose_ros.train:main",
-            "vitpose-evaluate = vitpose_ros.evaluate:main",
-            "vitpose-demo = vitpose_ros.demo:main",
-            "pose_node = vitpose_ros.node:main",
-            "synthetic_camera = vitpose_ros.synthetic_camera:main",
+            "vitpose-export = vitpose_ros.model.export:main",
+            "vitpose-build-engine = vitpose_ros.core.build_engine:main",
+            "vitpose-infer = vitpose_ros.core.infer:main",
+            "vitpose-train = vitpose_ros.synthetic.train:main",
+            "vitpose-evaluate = vitpose_ros.synthetic.evaluate:main",
+            "vitpose-demo = vitpose_ros.synthetic.demo:main",
+            "pose_node = vitpose_ros.ros.node:main",
+            "synthetic_camera = vitpose_ros.ros.synthetic_camera:main",
         ],
     },
 )

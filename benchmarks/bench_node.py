@@ -38,7 +38,7 @@ def main() -> None:
     from sensor_msgs.msg import PointCloud2
     from visualization_msgs.msg import MarkerArray
 
-    from vitpose_ros.node import PoseNode, stamp_ns
+    from vitpose_ros.ros.node import PoseNode, stamp_ns
 
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)

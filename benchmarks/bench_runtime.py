@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from vitpose_ros.estimator import PoseEstimator  # noqa: E402
-from vitpose_ros.export import export_model  # noqa: E402
-from vitpose_ros.metadata import ModelMetadata  # noqa: E402
+from vitpose_ros.core.estimator import PoseEstimator  # noqa: E402
+from vitpose_ros.model.export import export_model  # noqa: E402
+from vitpose_ros.core.metadata import ModelMetadata  # noqa: E402
 
 
 def model_gflops(cfg) -> float:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "test"))
 
 
 def export(checkpoint: pathlib.Path, out: pathlib.Path, *extra) -> tuple[float, float, float]:
-    from vitpose_ros import export as export_cli
+    from vitpose_ros.model import export as export_cli
 
     buffer = io.StringIO()
     start = time.perf_counter()

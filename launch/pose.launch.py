@@ -1,7 +1,7 @@
 """ViTPose pose node (plus rviz2 on request): ros2 launch vitpose_ros pose.launch.py model:=b
 
 Arguments: ros2 launch vitpose_ros pose.launch.py --show-args. Their mapping to node parameters
-and remappings lives in vitpose_ros/launch_args.py; the node's other parameters come from
+and remappings lives in vitpose_ros/ros/launch_args.py; the node's other parameters come from
 config/vitpose_<model>.yaml.
 """
 import pathlib
@@ -14,11 +14,11 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 try:
-    from vitpose_ros.launch_args import (EXECUTABLE, LAUNCH_ARGUMENTS, NODE_NAME, PACKAGE_NAME,
+    from vitpose_ros.ros.launch_args import (EXECUTABLE, LAUNCH_ARGUMENTS, NODE_NAME, PACKAGE_NAME,
                                          node_configuration, package_share_dir)
 except ImportError:  # started from a source checkout that is neither built nor pip-installed
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-    from vitpose_ros.launch_args import (EXECUTABLE, LAUNCH_ARGUMENTS, NODE_NAME, PACKAGE_NAME,
+    from vitpose_ros.ros.launch_args import (EXECUTABLE, LAUNCH_ARGUMENTS, NODE_NAME, PACKAGE_NAME,
                                          node_configuration, package_share_dir)
 
 

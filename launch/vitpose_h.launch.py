@@ -6,10 +6,10 @@ import pathlib
 import sys
 
 try:
-    from vitpose_ros.launch_args import sized_launch_description
+    from vitpose_ros.ros.launch_args import sized_launch_description
 except ImportError:  # started from a source checkout that is neither built nor pip-installed
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-    from vitpose_ros.launch_args import sized_launch_description
+    from vitpose_ros.ros.launch_args import sized_launch_description
 
 
 def generate_launch_description():

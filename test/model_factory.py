@@ -1,8 +1,8 @@
 """Small random-weight ONNX models made on the spot (tests and benchmarks never download)."""
 import pathlib
 
-from vitpose_ros.export import export_model
-from vitpose_ros.metadata import ModelMetadata
+from vitpose_ros.model.export import export_model
+from vitpose_ros.core.metadata import ModelMetadata
 
 
 def export_random_model(path, variant="tiny", dataset="coco", num_keypoints=17, image_size=(256, 192),

@@ -13,8 +13,8 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from vitpose_ros.msgs import boxes_to_detections
-from vitpose_ros.node import PoseNode
+from vitpose_ros.ros.conversions import boxes_to_detections
+from vitpose_ros.ros.node import PoseNode
 
 
 def header(t_ns: int, frame_id="camera_optical_frame") -> Header:

@@ -9,8 +9,10 @@ import pytest
 from model_factory import export_random_model
 from test_runtime import scene
 
-from vitpose_ros import build_engine, infer
-from vitpose_ros.estimator import PoseEstimator
+from vitpose_ros.core import build_engine
+
+from vitpose_ros.core import infer
+from vitpose_ros.core.estimator import PoseEstimator
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +96,7 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, model, image_file, 
         del args["--image"]
         args["--video"] = str(tmp_path / "none.mp4")
     argv = [item for pair in args.items() for item in pair]
-    result = subprocess.run([sys.executable, "-m", "vitpose_ros.infer", *argv], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "vitpose_ros.core.infer", *argv], capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and says in result.stderr, result.stderr
     assert not (tmp_path / "o.png").exists()

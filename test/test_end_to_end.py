@@ -5,9 +5,9 @@ Uses the shipped demo model (trained here on synthetic people) on held-out seeds
 import numpy as np
 import pytest
 
-from vitpose_ros.demo import run_demo
-from vitpose_ros.estimator import PoseEstimator
-from vitpose_ros.evaluate import Accumulator, render_eval_frame
+from vitpose_ros.synthetic.demo import run_demo
+from vitpose_ros.core.estimator import PoseEstimator
+from vitpose_ros.synthetic.evaluate import Accumulator, render_eval_frame
 from vitpose_ros.synthetic import demo_model_path
 
 
@@ -31,7 +31,7 @@ def test_pck_through_ros_equals_offline_evaluation(through_ros):
     assert result.accuracy["persons"] == offline["persons"] > 0
     assert abs(result.accuracy["pck@0.05"] - offline["pck@0.05"]) <= 0.01
     # The floor; the shipped model reaches PCK@0.05 ~0.89 on held-out scenes
-    # (vitpose_ros/models/README.md). It catches a broken model or a lossy coordinate path.
+    # (vitpose_ros/synthetic/models/README.md). It catches a broken model or a lossy coordinate path.
     assert result.accuracy["pck@0.05"] >= 0.80
 
 

@@ -10,8 +10,8 @@ import types
 import pytest
 import yaml
 
-from vitpose_ros import launch_args
-from vitpose_ros.launch_args import LAUNCH_ARGUMENTS, MODEL_SIZES, node_configuration, package_share_dir
+from vitpose_ros.ros import launch_args
+from vitpose_ros.ros.launch_args import LAUNCH_ARGUMENTS, MODEL_SIZES, node_configuration, package_share_dir
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARE = package_share_dir()
@@ -145,7 +145,7 @@ def test_missing_parameter_file_is_a_value_error(tmp_path):
 
 
 def test_module_imports_no_launch():
-    tree = ast.parse((REPO / "vitpose_ros" / "launch_args.py").read_text())
+    tree = ast.parse((REPO / "vitpose_ros" / "ros" / "launch_args.py").read_text())
     imported = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
     assert not imported & {"launch", "launch_ros", "rclpy"}
@@ -168,7 +168,7 @@ def test_launch_arguments_are_complete_and_described():
 # -- parameter files ---------------------------------------------------------------------------
 
 def _node_parameters():
-    from vitpose_ros.node import PARAMETERS
+    from vitpose_ros.ros.node import PARAMETERS
 
     return PARAMETERS
 
@@ -206,7 +206,7 @@ def test_parameter_files_name_node_parameters_with_their_types_and_ranges(size):
 def test_parameter_files_say_which_model_they_expect(size):
     text = (SHARE / "config" / f"vitpose_{size}.yaml").read_text()
     assert f"~/.local/share/vitpose_ros/models/vitpose_{size}_coco.onnx" in text
-    assert "python -m vitpose_ros.export --checkpoint" in text and "--output" in text
+    assert "python -m vitpose_ros.model.export --checkpoint" in text and "--output" in text
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +220,7 @@ def tiny_model(tmp_path_factory):
 def test_parameter_files_load_into_a_real_node(size, tiny_model):
     """rcl parses the file as ROS parameters and the node accepts every value (types, ranges)."""
     rclpy = pytest.importorskip("rclpy")
-    from vitpose_ros.node import PoseNode
+    from vitpose_ros.ros.node import PoseNode
 
     context = rclpy.Context()
     rclpy.init(context=context)

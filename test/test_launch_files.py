@@ -20,7 +20,7 @@ from launch.event_handlers import OnProcessExit  # noqa: E402
 from launch.launch_description_sources import (PythonLaunchDescriptionSource,  # noqa: E402
                                                get_launch_description_from_python_launch_file)
 
-from vitpose_ros.launch_args import LAUNCH_ARGUMENTS, MODEL_SIZES, package_share_dir  # noqa: E402
+from vitpose_ros.ros.launch_args import LAUNCH_ARGUMENTS, MODEL_SIZES, package_share_dir  # noqa: E402
 
 SHARE = package_share_dir()
 LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]

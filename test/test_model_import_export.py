@@ -10,8 +10,8 @@ import pytest
 import torch
 from hf_reference import hf_backbone_to_official, hf_head_to_official, hf_heatmaps, make_hf_model
 
-from vitpose_ros import export
-from vitpose_ros.metadata import ModelMetadata
+from vitpose_ros.model import export
+from vitpose_ros.core.metadata import ModelMetadata
 from vitpose_ros.model import CheckpointError, build_model, load_checkpoint
 
 TOL = 1e-4
@@ -206,11 +206,11 @@ def test_shapes_that_fit_no_variant_are_named(tmp_path):
 def test_cli_as_a_process(tmp_path):
     hf = make_hf_model()
     hf.save_pretrained(tmp_path / "hf")
-    ok = subprocess.run([sys.executable, "-m", "vitpose_ros.export", "--checkpoint", str(tmp_path / "hf"),
+    ok = subprocess.run([sys.executable, "-m", "vitpose_ros.model.export", "--checkpoint", str(tmp_path / "hf"),
                          "--output", str(tmp_path / "m.onnx")], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "max abs diff" in ok.stdout and (tmp_path / "m.onnx").is_file()
-    bad = subprocess.run([sys.executable, "-m", "vitpose_ros.export", "--checkpoint", str(tmp_path / "nope.pth"),
+    bad = subprocess.run([sys.executable, "-m", "vitpose_ros.model.export", "--checkpoint", str(tmp_path / "nope.pth"),
                           "--output", str(tmp_path / "n.onnx")], capture_output=True, text=True)
     assert bad.returncode != 0
     assert bad.stderr.strip().count("\n") == 0 and "no such file" in bad.stderr

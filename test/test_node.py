@@ -14,8 +14,8 @@ from sensor_msgs.msg import CameraInfo
 from test_runtime import scene
 from visualization_msgs.msg import Marker
 
-from vitpose_ros.estimator import PoseEstimator
-from vitpose_ros.msgs import keypoints_from_cloud
+from vitpose_ros.core.estimator import PoseEstimator
+from vitpose_ros.ros.conversions import keypoints_from_cloud
 
 BOXES = np.array([[100, 60, 260, 420], [330, 150, 450, 330]], float)
 T0 = 1_700_000_000_000_000_000
@@ -246,7 +246,7 @@ def test_without_detections_and_without_vision_msgs(ros, model):
     env = _env_without_vision_msgs()
     check = subprocess.run([sys.executable, "-c", "import vision_msgs"], env=env, capture_output=True)
     assert check.returncode != 0  # really absent in the node's process
-    node = subprocess.Popen([sys.executable, "-m", "vitpose_ros.node", "--ros-args", "-p", f"model_path:={model}",
+    node = subprocess.Popen([sys.executable, "-m", "vitpose_ros.ros.node", "--ros-args", "-p", f"model_path:={model}",
                              "-p", "providers:=[cpu]", "-p", "use_detections:=false", "-p", "roi:=[20,20,120,160]"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     h = Harness({}, use_detections=False, start_pose_node=False)
@@ -272,19 +272,19 @@ def test_without_detections_and_without_vision_msgs(ros, model):
 
 def test_missing_model_fails_at_start_with_a_clear_message(tmp_path):
     missing = tmp_path / "nowhere" / "vitpose_b_coco.onnx"
-    result = subprocess.run([sys.executable, "-m", "vitpose_ros.node", "--ros-args", "-p", f"model_path:={missing}"],
+    result = subprocess.run([sys.executable, "-m", "vitpose_ros.ros.node", "--ros-args", "-p", f"model_path:={missing}"],
                             capture_output=True, text=True, timeout=60)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert str(missing) in output and "python -m vitpose_ros.export" in output
+    assert str(missing) in output and "python -m vitpose_ros.model.export" in output
     (tmp_path / "junk.onnx").write_text("not a model")
-    result = subprocess.run([sys.executable, "-m", "vitpose_ros.node", "--ros-args", "-p",
+    result = subprocess.run([sys.executable, "-m", "vitpose_ros.ros.node", "--ros-args", "-p",
                              f"model_path:={tmp_path / 'junk.onnx'}"], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "not a loadable ONNX model" in result.stdout + result.stderr
 
 
 def test_boxes_and_detections_round_trip():
-    from vitpose_ros.msgs import boxes_to_detections, detections_to_boxes
+    from vitpose_ros.ros.conversions import boxes_to_detections, detections_to_boxes
 
     msg = boxes_to_detections(BOXES, header(T0), scores=[0.7, 0.9])
     boxes, scores = detections_to_boxes(msg, ["person"], 0.0, 10)

@@ -7,10 +7,10 @@ import pytest
 from model_factory import export_random_model
 from onnx import TensorProto, helper
 
-from vitpose_ros.decode import dark_kernel_for_sigma, decode_heatmaps
-from vitpose_ros.engine import ModelError, OnnxEngine
-from vitpose_ros.estimator import PoseEstimator
-from vitpose_ros.preprocess import CropBatcher, boxes_to_center_size, sanitize_boxes, udp_warp_matrix
+from vitpose_ros.core.decode import dark_kernel_for_sigma, decode_heatmaps
+from vitpose_ros.core.engine import ModelError, OnnxEngine
+from vitpose_ros.core.estimator import PoseEstimator
+from vitpose_ros.core.preprocess import CropBatcher, boxes_to_center_size, sanitize_boxes, udp_warp_matrix
 
 H_HM, W_HM = 64, 48
 
@@ -240,7 +240,7 @@ def test_flip_test_is_mirror_equivariant_with_the_right_pairs(tiny_model):
 
 
 def test_provider_fallback_really_falls_back(tiny_model, caplog):
-    caplog.set_level(logging.INFO, logger="vitpose_ros.engine")
+    caplog.set_level(logging.INFO, logger="vitpose_ros.core.engine")
     est = PoseEstimator(tiny_model, providers=("tensorrt", "cuda"))
     assert est.active_provider == "CPUExecutionProvider"
     skipped = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]

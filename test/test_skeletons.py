@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from vitpose_ros.skeletons import (
+from vitpose_ros.core.skeletons import (
     CENTER_COLOR,
     LEFT_COLOR,
     RIGHT_COLOR,

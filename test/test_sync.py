@@ -1,5 +1,5 @@
 """Issue 4: stamp pairing rules, without ROS."""
-from vitpose_ros.sync import StampSync
+from vitpose_ros.ros.sync import StampSync
 
 MS = 1_000_000
 

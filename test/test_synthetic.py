@@ -373,7 +373,7 @@ def test_demo_model_path():
     if path.exists():
         assert S.demo_model_path() == path
     else:
-        with pytest.raises(FileNotFoundError, match="vitpose_ros.train"):
+        with pytest.raises(FileNotFoundError, match="vitpose_ros.synthetic.train"):
             S.demo_model_path()
 
 

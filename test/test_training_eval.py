@@ -3,12 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from vitpose_ros import export, train
-from vitpose_ros.decode import dark_kernel_for_sigma
-from vitpose_ros.estimator import PoseEstimator
-from vitpose_ros.evaluate import COCO_SIGMAS, oks, oks_ap, pck, per_keypoint_pck
+from vitpose_ros.model import export
+
+from vitpose_ros.synthetic import train
+from vitpose_ros.core.decode import dark_kernel_for_sigma
+from vitpose_ros.core.estimator import PoseEstimator
+from vitpose_ros.synthetic.evaluate import COCO_SIGMAS, oks, oks_ap, pck, per_keypoint_pck
 from vitpose_ros.model import load_checkpoint
-from vitpose_ros.skeletons import get_skeleton
+from vitpose_ros.core.skeletons import get_skeleton
 
 
 def test_a_few_training_steps_reduce_the_loss_and_export(tmp_path):

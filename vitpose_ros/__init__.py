@@ -1,7 +1,40 @@
-"""vitpose_ros: ViTPose human pose estimation for ROS 2.
+"""vitpose_ros: ViTPose human pose estimation for ROS 2, run through ONNX Runtime.
 
-The core (pre-processing, ONNX Runtime engine, decoding) imports only numpy, OpenCV and
-onnxruntime; torch is needed by `vitpose_ros.model`, export and training alone; rclpy only by
-the ROS shell (node, msgs, markers).
+The package is split by what each layer may import (``test/test_layers.py`` enforces it):
+
+    vitpose_ros.core       numpy + OpenCV + onnxruntime: engine, pre-processing, decoding,
+                           skeletons, drawing; the `infer` and `build_engine` CLIs
+    vitpose_ros.model      + torch: the ViTPose network, checkpoint import, ONNX export (CLI)
+    vitpose_ros.ros        + rclpy and message packages: the pose node, conversions, markers,
+                           stamp sync, diagnostics, launch-argument logic, the synthetic camera
+    vitpose_ros.synthetic  the demo: synthetic-people renderer, training, evaluation, the demo
+                           runner and the shipped demo model
+
+The public names below are imported on first use, so ``import vitpose_ros`` costs nothing and
+never pulls in torch or rclpy.
 """
+import importlib
+
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_PUBLIC = {
+    "PoseEstimator": "vitpose_ros.core.estimator",
+    "ModelError": "vitpose_ros.core.engine",
+    "ModelMetadata": "vitpose_ros.core.metadata",
+    "Skeleton": "vitpose_ros.core.skeletons",
+    "get_skeleton": "vitpose_ros.core.skeletons",
+    "draw_poses": "vitpose_ros.core.draw",
+    "keypoints_from_cloud": "vitpose_ros.ros.conversions",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'vitpose_ros' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

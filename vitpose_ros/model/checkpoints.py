@@ -7,7 +7,7 @@ Formats understood:
   ``associate_keypoint_heads.<e-1>`` per extra dataset; one dataset's expert and head are kept;
 - ``hf``: Hugging Face transformers ``VitPoseForPoseEstimation`` (``model.safetensors`` or a state
   dict with ``backbone.embeddings.*`` / ``backbone.encoder.layer.<i>.*`` / ``head.*``);
-- ``vitpose_ros``: what ``vitpose_ros.train`` writes (our key names plus the config).
+- ``vitpose_ros``: what ``vitpose_ros.synthetic.train`` writes (our key names plus the config).
 
 Variant, decoder type and keypoint count come from tensor shapes, not from names or configs; the
 attention head count is the one thing shapes cannot tell, so it comes from the published variant
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..metadata import DARK_KERNEL
+from ..core.metadata import DARK_KERNEL
 from .vitpose import DATASET_NUM_KEYPOINTS, ViTPoseConfig, find_variant, variant_config
 
 # ViTPose++ expert index of each dataset (the order the MoE checkpoints were trained with).

@@ -13,81 +13,33 @@ slower than the camera (older pairs are dropped and counted).
 """
 from __future__ import annotations
 
-import os
 import pathlib
 import threading
 import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from .draw import draw_poses
-from .engine import DEFAULT_ENGINE_CACHE, ModelError
-from .estimator import PoseEstimator
+from ..core.draw import draw_poses
+from ..core.engine import DEFAULT_ENGINE_CACHE, ModelError
+from ..core.estimator import PoseEstimator
+from ..core.preprocess import sanitize_boxes
+from .conversions import (UnsupportedEncoding, compressed_to_rgb, detections_to_boxes, image_to_rgb,
+                          keypoints_to_cloud, rgb_to_image)
 from .markers import Intrinsics, pose_markers
-from .msgs import (UnsupportedEncoding, compressed_to_rgb, detections_to_boxes, image_to_rgb,
-                   keypoints_to_cloud, rgb_to_image)
-from .preprocess import sanitize_boxes
+from .parameters import LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, default_model_path
 from .stats import PipelineStats
 from .sync import StampSync
-
-NODE_NAME = "vitpose"
-MODEL_SIZES = ("s", "b", "l", "h")
-DEFAULT_MODEL_DIR = pathlib.Path(os.environ.get("VITPOSE_MODEL_DIR", pathlib.Path.home() / ".local/share/vitpose_ros/models"))
 
 
 class StartupError(RuntimeError):
     """The node cannot start (bad model or parameters); the message says what to do."""
-
-
-def default_model_path(size: str) -> pathlib.Path:
-    return DEFAULT_MODEL_DIR / f"vitpose_{size}_coco.onnx"
-
-
-def _float_range(low, high):
-    return [FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
-
-
-def _int_range(low, high):
-    return [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
-
-
-# name: (default, description, extra descriptor fields). Declared up front, in one place.
-PARAMETERS = {
-    "model_path": ("", "ONNX model exported by vitpose-export; empty: <VITPOSE_MODEL_DIR>/vitpose_<model_size>_coco.onnx", {"read_only": True}),
-    "model_size": ("b", "ViTPose size s|b|l|h, picks the default model file", {"read_only": True}),
-    "providers": (["tensorrt", "cuda", "cpu"], "ONNX Runtime execution providers, best first; unavailable ones are skipped", {"read_only": True}),
-    "fp16": (True, "TensorRT fp16 engine", {"read_only": True}),
-    "engine_cache_dir": ("", f"TensorRT engine cache folder; empty: {DEFAULT_ENGINE_CACHE}", {"read_only": True}),
-    "device_id": (0, "CUDA device id", {"read_only": True, "integer_range": _int_range(0, 16)}),
-    "cpu_threads": (0, "CPU execution provider threads; 0: ONNX Runtime's default", {"read_only": True, "integer_range": _int_range(0, 256)}),
-    "flip_test": (False, "average with the mirrored crop (about 2x compute, slightly more accurate; not for the synthetic demo model)", {"read_only": True}),
-    "max_batch": (16, "persons per inference call; more are split into chunks", {"read_only": True, "integer_range": _int_range(1, 256)}),
-    "keypoint_score_threshold": (0.3, "keypoints below this score are left out of markers and the annotated image", {"floating_point_range": _float_range(0.0, 1.0)}),
-    "min_box_score": (0.3, "detections below this score are ignored", {"floating_point_range": _float_range(0.0, 1.0)}),
-    "max_persons": (10, "at most this many persons per frame (highest detection scores)", {"integer_range": _int_range(1, 100)}),
-    "person_class_ids": (["person", "0"], "hypothesis class ids that mean 'person' (exact string match)", {}),
-    "use_detections": (True, "false: no detection topic, the whole frame (or roi) is one person box", {"read_only": True}),
-    "roi": ([0, 0, 0, 0], "x, y, width, height of the person box when use_detections is false; zeros: full frame", {}),
-    "sync_slop": (0.05, "max stamp difference (s) when pairing detections with images without an exact match", {"read_only": True, "floating_point_range": _float_range(0.0, 1.0)}),
-    "sync_cache_size": (30, "images / detection arrays kept while waiting for their partner", {"read_only": True, "integer_range": _int_range(1, 1000)}),
-    "compressed": (False, "subscribe to <image>/compressed (sensor_msgs/CompressedImage)", {"read_only": True}),
-    "qos_reliability": ("best_effort", "input QoS: best_effort (receives from any publisher) or reliable", {"read_only": True}),
-    "qos_depth": (5, "input QoS queue depth", {"read_only": True, "integer_range": _int_range(1, 100)}),
-    "publish_markers": (True, "publish pose/markers", {}),
-    "marker_depth": (3.0, "distance (m) in front of the camera of the plane markers are drawn on", {"floating_point_range": _float_range(0.1, 100.0)}),
-    "marker_scale": (0.02, "joint sphere diameter as a fraction of marker_depth", {"floating_point_range": _float_range(0.001, 1.0)}),
-    "diagnostics_period": (1.0, "seconds between /diagnostics messages", {"read_only": True, "floating_point_range": _float_range(0.1, 60.0)}),
-}
-# Changed at run time by `ros2 param set`; the rest needs a restart.
-LIVE_PARAMETERS = ("keypoint_score_threshold", "min_box_score", "max_persons", "person_class_ids", "roi",
-                   "publish_markers", "marker_depth", "marker_scale")
 
 
 def stamp_ns(stamp) -> int:
@@ -97,11 +49,7 @@ def stamp_ns(stamp) -> int:
 class PoseNode(Node):
     def __init__(self, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
-        for name, (default, description, extra) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, **extra))
-        self.params = {name: self.get_parameter(name).value for name in PARAMETERS}
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-
+        self._declare_parameters()
         self.estimator = self._load_estimator()
         self.skeleton = self.estimator.skeleton
         self.stats = PipelineStats()
@@ -109,21 +57,31 @@ class PoseNode(Node):
         self.intrinsics: Intrinsics | None = None
         self._unsupported_encodings: set[str] = set()
         self.last_frame_timings: dict[str, float] = {}
+        self._create_publishers()
+        self._subscribe_inputs()
+        self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
+        self._start_worker()
 
+    # -- start-up ------------------------------------------------------------------------------
+
+    def _declare_parameters(self) -> None:
+        for name, (default, description, extra) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=description, **extra))
+        self.params = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def _create_publishers(self) -> None:
         self.keypoints_pub = self.create_publisher(PointCloud2, "pose/keypoints", 10)
         self.markers_pub = self.create_publisher(MarkerArray, "pose/markers", 10)
         self.image_pub = self.create_publisher(Image, "pose/image", 2)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._subscribe_inputs()
-        self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
 
+    def _start_worker(self) -> None:
         self._pending = None  # newest matched (image, detections) awaiting inference
         self._wakeup = threading.Condition()
         self._stopping = False
         self._worker = threading.Thread(target=self._work_loop, name="vitpose_inference", daemon=True)
         self._worker.start()
-
-    # -- start-up ------------------------------------------------------------------------------
 
     def _load_estimator(self) -> PoseEstimator:
         p = self.params
@@ -133,7 +91,7 @@ class PoseNode(Node):
         if not path.is_file():
             raise StartupError(
                 f"model file not found: {path}. Get a model by exporting a ViTPose checkpoint: "
-                f"python -m vitpose_ros.export --checkpoint vitpose-{p['model_size']}.pth --output {path} "
+                f"python -m vitpose_ros.model.export --checkpoint vitpose-{p['model_size']}.pth --output {path} "
                 "(or run the shipped demo: ros2 launch vitpose_ros demo.launch.py)")
         try:
             estimator = PoseEstimator(
@@ -142,7 +100,7 @@ class PoseNode(Node):
                 max_batch=p["max_batch"], device_id=p["device_id"], cpu_threads=p["cpu_threads"],
                 logger=_RclpyLogAdapter(self.get_logger()))
         except (ModelError, ValueError) as exc:
-            raise StartupError(f"cannot use model {path}: {exc}. Re-export it with python -m vitpose_ros.export") from None
+            raise StartupError(f"cannot use model {path}: {exc}. Re-export it with python -m vitpose_ros.model.export") from None
         meta = estimator.metadata
         self.get_logger().info(
             f"model {path.name}: ViTPose-{meta.variant} {meta.dataset} ({meta.num_keypoints} keypoints, "
@@ -339,7 +297,7 @@ class _RclpyLogAdapter:
 
 
 def main(args=None) -> int:
-    from .ros_entry import spin_node
+    from .spin import spin_node
 
     return spin_node(PoseNode, args, startup_errors=(StartupError,), logger_name=NODE_NAME)
 

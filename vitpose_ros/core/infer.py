@@ -1,8 +1,8 @@
 """Run a ViTPose ONNX model on an image or a video, without ROS.
 
-    python -m vitpose_ros.infer --model M.onnx --image IMG [--boxes "x1,y1,x2,y2;..."] \\
+    python -m vitpose_ros.core.infer --model M.onnx --image IMG [--boxes "x1,y1,x2,y2;..."] \\
                                 --output annotated.png [--json out.json]
-    python -m vitpose_ros.infer --model M.onnx --video IN.mp4 --output annotated.mp4
+    python -m vitpose_ros.core.infer --model M.onnx --video IN.mp4 --output annotated.mp4
 
 No --boxes: one box covering the whole frame. Exit 0 on success, 1 with a one-line reason.
 """

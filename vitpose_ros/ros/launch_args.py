@@ -11,7 +11,7 @@ import re
 import sys
 
 PACKAGE_NAME = "vitpose_ros"
-NODE_NAME = "vitpose"  # the same as vitpose_ros.node.NODE_NAME (not imported: that needs rclpy)
+NODE_NAME = "vitpose"  # the same as vitpose_ros.ros.parameters.NODE_NAME (not imported: that needs rclpy)
 EXECUTABLE = "pose_node"
 MODEL_SIZES = ("s", "b", "l", "h")
 PROVIDERS = ("tensorrt", "cuda", "cpu")

@@ -16,7 +16,7 @@ import numpy as np
 
 from .metadata import HEATMAP_STRIDE, ModelMetadata
 
-log = logging.getLogger("vitpose_ros.engine")
+log = logging.getLogger("vitpose_ros.core.engine")
 
 PROVIDER_NAMES = {
     "tensorrt": "TensorrtExecutionProvider",

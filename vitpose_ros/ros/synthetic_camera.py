@@ -14,8 +14,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
-from . import synthetic
-from .msgs import boxes_to_detections, keypoints_to_cloud, rgb_to_image
+from .. import synthetic
+from .conversions import boxes_to_detections, keypoints_to_cloud, rgb_to_image
 
 
 class AnimatedPeople:
@@ -105,7 +105,7 @@ class SyntheticCamera(Node):
 
 
 def main(args=None) -> int:
-    from .ros_entry import spin_node
+    from .spin import spin_node
 
     return spin_node(SyntheticCamera, args, startup_errors=(ValueError, ImportError), logger_name="synthetic_camera")
 

@@ -1,8 +1,8 @@
 """Train a small ViTPose on synthetic people (torch), then export it to ONNX.
 
-    python -m vitpose_ros.train --output-dir runs/synthetic --bf16 --compile [--steps 8500] [--seed 0]
+    python -m vitpose_ros.synthetic.train --output-dir runs/synthetic --bf16 --compile [--steps 8500] [--seed 0]
 
-Recipe (the shipped demo model's exact command is in vitpose_ros/models/README.md):
+Recipe (the shipped demo model's exact command is in vitpose_ros/synthetic/models/README.md):
 - data: scenes and single-person crops from ``vitpose_ros.synthetic`` (training seeds are
   ``seed * 10**6 + i``; evaluation uses seeds from 10**9 up, never seen here), cut into model
   inputs with the runtime's own pre-processing (box padded 1.25, UDP crop), plus scale/shift jitter;
@@ -46,8 +46,8 @@ import time
 
 import numpy as np
 
-from .preprocess import CropBatcher, boxes_to_center_size, udp_warp_matrix
-from .skeletons import get_skeleton
+from ..core.preprocess import CropBatcher, boxes_to_center_size, udp_warp_matrix
+from ..core.skeletons import get_skeleton
 
 EVAL_SEED_BASE = 10**9  # evaluation seeds start here; training never reaches them
 
@@ -82,7 +82,7 @@ def _samples_from_image(image, boxes, keypoints, input_size, rng, jitter=True):
 
 def _render_job(job):
     seed, kind, input_size = job
-    from . import synthetic
+    from . import render as synthetic
 
     rng = np.random.default_rng(seed + 7)
     if kind == "scene":
@@ -163,10 +163,10 @@ def train(args) -> dict:
     """Returns {"onnx": path, "checkpoint": path, "losses": per-step losses}."""
     import torch
 
-    from .decode import dark_kernel_for_sigma
-    from .export import export_model, metadata_for
-    from .model import ViTPoseConfig, build_model, init_weights, save_own_checkpoint
-    from .model.checkpoints import ImportedCheckpoint
+    from ..core.decode import dark_kernel_for_sigma
+    from ..model.export import export_model, metadata_for
+    from ..model import ViTPoseConfig, build_model, init_weights, save_own_checkpoint
+    from ..model.checkpoints import ImportedCheckpoint
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -181,7 +181,7 @@ def train(args) -> dict:
         log.write(text + "\n")
         log.flush()
 
-    say(f"command: python -m vitpose_ros.train {' '.join(sys.argv[1:])}")
+    say(f"command: python -m vitpose_ros.synthetic.train {' '.join(sys.argv[1:])}")
     start = time.time()
     crops, keypoints = build_dataset(args.images, args.seed, input_size, workers=args.workers)
     say(f"dataset: {len(crops)} person crops from {args.images} rendered images in {time.time() - start:.0f} s")
@@ -190,7 +190,7 @@ def train(args) -> dict:
                         decoder=args.decoder, deconv_channels=args.deconv_channels, variant="synthetic")
     model = init_weights(build_model(cfg), seed=args.seed)
     if args.init_from:  # continue from an earlier run (a multi-stage recipe stays reproducible)
-        from .model import load_checkpoint
+        from ..model import load_checkpoint
 
         previous = load_checkpoint(args.init_from)
         if previous.config.to_dict() != cfg.to_dict():
@@ -246,7 +246,7 @@ def train(args) -> dict:
     model = model.cpu().eval()
     checkpoint = out_dir / "vitpose_synthetic.pth"
     save_own_checkpoint(checkpoint, cfg, model.state_dict(), dataset="coco", dark_kernel=dark_kernel,
-                        training={"command": "python -m vitpose_ros.train " + " ".join(sys.argv[1:]),
+                        training={"command": "python -m vitpose_ros.synthetic.train " + " ".join(sys.argv[1:]),
                                   "seed": args.seed, "steps": args.steps, "sigma": args.sigma})
     onnx_path = pathlib.Path(args.export) if args.export else out_dir / "vitpose_synthetic_coco.onnx"
     imported = ImportedCheckpoint(cfg, model.state_dict(), "vitpose_ros", "coco", dark_kernel)
@@ -308,7 +308,7 @@ class _progress_bar:
 
 
 def parse_args(argv=None):
-    from .model.vitpose import DECODERS
+    from ..model.vitpose import DECODERS
 
     parser = argparse.ArgumentParser(prog="vitpose-train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output-dir", required=True, help="where the log, checkpoint and ONNX go")

@@ -14,7 +14,7 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from .skeletons import Skeleton
+from ..core.skeletons import Skeleton
 
 
 @dataclass(frozen=True)

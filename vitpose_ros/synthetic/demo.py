@@ -1,6 +1,6 @@
 """Run the synthetic camera and the pose node through real ROS 2 and measure what comes out.
 
-    python -m vitpose_ros.demo [--frames 60] [--rate 10] [--people 2] [--output out/demo]
+    python -m vitpose_ros.synthetic.demo [--frames 60] [--rate 10] [--people 2] [--output out/demo]
 
 No camera, no download, no ``ros2 launch``: the synthetic camera, the pose node (with the shipped
 demo model) and a recorder run as three rclpy nodes over DDS. For every frame it prints persons,
@@ -44,10 +44,10 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
 
     from vision_msgs.msg import Detection2DArray
 
-    from .msgs import detections_to_boxes, keypoints_from_cloud
-    from .node import PoseNode, stamp_ns
-    from .synthetic import demo_model_path
-    from .synthetic_camera import SyntheticCamera
+    from ..ros.conversions import detections_to_boxes, keypoints_from_cloud
+    from ..ros.node import PoseNode, stamp_ns
+    from . import demo_model_path
+    from ..ros.synthetic_camera import SyntheticCamera
 
     model_path = pathlib.Path(model_path) if model_path else demo_model_path()
     context = rclpy.Context()  # our own: callers may have a default context running

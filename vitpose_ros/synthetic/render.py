@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import pathlib
 from dataclasses import dataclass, field
 
 import cv2
@@ -968,16 +967,3 @@ def draw_annotations(image: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray
             col = (255, 140, 0) if k in left else (0, 120, 255) if k in right else (0, 220, 0)
             cv2.circle(out, _fx((x, y)), 3 * _ONE, col, -1 if v >= 2 else 1, cv2.LINE_AA, _SHIFT)
     return out
-
-
-def demo_model_path(must_exist: bool = True) -> pathlib.Path:
-    """Where the small ViTPose trained on these synthetic people lives (package data).
-
-    Raises FileNotFoundError (unless ``must_exist`` is False) when it has not been produced yet."""
-    path = pathlib.Path(__file__).parent / "models" / "vitpose_synthetic_coco.onnx"
-    if must_exist and not path.is_file():
-        raise FileNotFoundError(
-            f"{path} does not exist yet. Produce it by training on synthetic people, e.g. "
-            f"`python -m vitpose_ros.train --output-dir runs/synthetic --export {path}` "
-            "(the shipped model's exact command: vitpose_ros/models/README.md).")
-    return path

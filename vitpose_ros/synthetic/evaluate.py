@@ -1,6 +1,6 @@
 """Accuracy of a model on held-out synthetic people: PCK@0.05, PCK@0.1, COCO OKS AP, per keypoint.
 
-    python -m vitpose_ros.evaluate --model M.onnx [--frames 200] [--mode both] [--flip-test]
+    python -m vitpose_ros.synthetic.evaluate --model M.onnx [--frames 200] [--mode both] [--flip-test]
 
 Frames come from ``vitpose_ros.synthetic`` at seeds from 10**9 up (training never uses those).
 The estimator gets the renderer's boxes (what a detector would give). PCK counts a visible
@@ -32,7 +32,7 @@ def eval_seed(mode: str, index: int) -> int:
 
 
 def render_eval_frame(mode: str, index: int):
-    from . import synthetic
+    from . import render as synthetic
 
     seed = eval_seed(mode, index)
     return synthetic.render_person_crop(seed) if mode == "crops" else synthetic.render_scene(seed)
@@ -148,8 +148,8 @@ def main(argv=None) -> int:
     parser.add_argument("--providers", default="tensorrt,cuda,cpu")
     parser.add_argument("--json", help="also write the results as JSON")
     args = parser.parse_args(argv)
-    from .engine import ModelError
-    from .estimator import PoseEstimator
+    from ..core.engine import ModelError
+    from ..core.estimator import PoseEstimator
 
     try:
         estimator = PoseEstimator(args.model, providers=args.providers, flip_test=args.flip_test)

@@ -1,6 +1,6 @@
 """Checkpoint -> ONNX, with the metadata the runtime configures itself from.
 
-    python -m vitpose_ros.export --checkpoint PATH --output OUT.onnx [--dataset coco]
+    python -m vitpose_ros.model.export --checkpoint PATH --output OUT.onnx [--dataset coco]
                                  [--opset 17] [--batch dynamic|N]
 
 Graph contract: input ``input`` float32 (N,3,H,W) normalised RGB, output ``heatmaps`` float32
@@ -17,7 +17,7 @@ import tempfile
 import time
 import warnings
 
-from .metadata import INPUT_NAME, OUTPUT_NAME, IMAGENET_MEAN, IMAGENET_STD, ModelMetadata
+from ..core.metadata import INPUT_NAME, OUTPUT_NAME, IMAGENET_MEAN, IMAGENET_STD, ModelMetadata
 
 PARITY_TOLERANCE = 1e-4
 # Protobuf cannot hold a model over 2 GiB; ViTPose-H (about 2.5 GB fp32) goes to external data.
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         except (ValueError, AssertionError):
             return _fail(f"--input-size must look like 256x192, got {args.input_size!r}")
 
-    from .model import CheckpointError, build_model, load_checkpoint
+    from . import CheckpointError, build_model, load_checkpoint
 
     start = time.perf_counter()
     try:

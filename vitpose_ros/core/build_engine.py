@@ -1,6 +1,6 @@
 """Prebuild (and cache) the TensorRT engine of a model, so a robot boots warm.
 
-    python -m vitpose_ros.build_engine --model M.onnx [--engine-cache-dir DIR] [--no-fp16]
+    python -m vitpose_ros.core.build_engine --model M.onnx [--engine-cache-dir DIR] [--no-fp16]
                                        [--max-batch 16] [--opt-batch 4]
 
 Runs the model once at batch 1, opt and max through the TensorRT execution provider with the same

@@ -9,7 +9,7 @@
 
 A consumer needs only ``keypoints_from_cloud``:
 
-    from vitpose_ros.msgs import keypoints_from_cloud
+    from vitpose_ros.ros.conversions import keypoints_from_cloud
     def on_keypoints(msg):                      # sensor_msgs/PointCloud2 from /pose/keypoints
         people = keypoints_from_cloud(msg)      # (persons, keypoints, 3): x, y, score
         for person in people:

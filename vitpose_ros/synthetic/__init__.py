@@ -1,0 +1,27 @@
+"""The synthetic-people demo: a renderer of procedurally drawn people with COCO-17 keypoints,
+training and evaluation of a small ViTPose on them, the demo runner and the shipped demo model.
+
+The renderer (numpy + OpenCV) is re-exported here; training needs torch, the demo runner rclpy:
+they are imported only by their own modules (``vitpose_ros.synthetic.train``, ``.evaluate``,
+``.demo``).
+"""
+import pathlib
+
+from .render import (BOX_JITTER, FLIP_PAIRS, KEYPOINT_NAMES, LIMITS, MIN_HEIGHT_PX, NUM_KEYPOINTS,
+                     POSE_KINDS, SKELETON, Pose, draw_annotations, interpolate_pose, pose_extent,
+                     pose_keypoints, render_person_crop, render_poses, render_scene, sample_pose)
+
+MODELS_DIR = pathlib.Path(__file__).parent / "models"
+
+
+def demo_model_path(must_exist: bool = True) -> pathlib.Path:
+    """Where the small ViTPose trained on these synthetic people lives (package data).
+
+    Raises FileNotFoundError (unless ``must_exist`` is False) when it has not been produced yet."""
+    path = MODELS_DIR / "vitpose_synthetic_coco.onnx"
+    if must_exist and not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist yet. Produce it by training on synthetic people, e.g. "
+            f"`python -m vitpose_ros.synthetic.train --output-dir runs/synthetic --export {path}` "
+            "(the shipped model's exact command: vitpose_ros/synthetic/models/README.md).")
+    return path
