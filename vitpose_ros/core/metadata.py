@@ -6,6 +6,7 @@ itself (input size, keypoint count, skeleton, normalisation), so a model file is
 from __future__ import annotations
 
 import json
+import pathlib
 from dataclasses import dataclass
 
 INPUT_NAME = "input"
@@ -15,6 +16,18 @@ HEATMAP_STRIDE = 4  # heatmaps are 1/4 of the input size
 DARK_KERNEL = 11  # ViTPose configs' modulate_kernel, paired with their sigma-2 targets
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Numeric precision of a model file's weights/compute. Inputs and outputs stay float32 in all of
+# them. A converted model sits beside its fp32 source as <stem>_<precision>.onnx.
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def precision_model_path(fp32_path, precision: str) -> pathlib.Path:
+    """``models/vitpose_b_coco.onnx`` -> ``models/vitpose_b_coco_int8.onnx`` (fp32: unchanged)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    path = pathlib.Path(fp32_path)
+    return path if precision == "fp32" else path.with_name(f"{path.stem}_{precision}{path.suffix}")
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,7 @@ class ModelMetadata:
     # DARK blur kernel for decoding; models trained with sharper targets than ViTPose's carry a
     # smaller one (decode.dark_kernel_for_sigma)
     dark_kernel: int = DARK_KERNEL
+    precision: str = "fp32"  # one of PRECISIONS
 
     def to_props(self) -> dict[str, str]:
         """As ONNX ``metadata_props`` (string to string)."""
@@ -45,13 +59,14 @@ class ModelMetadata:
             "decoder": self.decoder,
             "source_format": self.source_format,
             "dark_kernel": str(self.dark_kernel),
+            "precision": self.precision,
         }
 
     @classmethod
     def from_props(cls, props: dict[str, str]) -> "ModelMetadata":
         """Parse ``metadata_props``; keys that are absent keep their defaults."""
         values: dict = {}
-        for key in ("variant", "dataset", "decoder", "source_format"):
+        for key in ("variant", "dataset", "decoder", "source_format", "precision"):
             if key in props:
                 values[key] = props[key]
         for key in ("num_keypoints", "input_height", "input_width", "dark_kernel"):
@@ -66,4 +81,6 @@ class ModelMetadata:
         kernel = values.get("dark_kernel", cls.dark_kernel)
         if kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"metadata 'dark_kernel' must be a positive odd number, got {kernel}")
+        if values.get("precision", cls.precision) not in PRECISIONS:
+            raise ValueError(f"metadata 'precision' must be one of {', '.join(PRECISIONS)}, got {values['precision']!r}")
         return cls(**values)

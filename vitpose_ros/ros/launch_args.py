@@ -113,7 +113,7 @@ def package_share_dir() -> pathlib.Path:
         return pathlib.Path(get_package_share_directory(PACKAGE_NAME))
     except (ImportError, LookupError, ValueError, OSError):  # PackageNotFoundError is a KeyError
         pass
-    source_tree = pathlib.Path(__file__).resolve().parents[1]
+    source_tree = pathlib.Path(__file__).resolve().parents[2]
     candidates = [source_tree, pathlib.Path(sys.prefix) / "share" / PACKAGE_NAME]  # pip install: data_files
     for candidate in candidates:
         if (candidate / "config").is_dir() and (candidate / "launch").is_dir():

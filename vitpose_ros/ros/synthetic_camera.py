@@ -84,7 +84,7 @@ class SyntheticCamera(Node):
 
     def render(self, index: int):
         if self.params["mode"] == "held_out":
-            from .evaluate import render_eval_frame
+            from ..synthetic.evaluate import render_eval_frame
 
             return render_eval_frame("scenes", index)
         return self.animation.frame(index / self.params["rate"])
