@@ -48,6 +48,8 @@ def stamp_ns(stamp) -> int:
 
 class PoseNode(Node):
     def __init__(self, **node_kwargs):
+        # Set before anything can fail: rclpy destroys a half-built node on shutdown.
+        self._worker: threading.Thread | None = None
         super().__init__(NODE_NAME, **node_kwargs)
         self._declare_parameters()
         self.estimator = self._load_estimator()
@@ -272,10 +274,11 @@ class PoseNode(Node):
         self.diagnostics_pub.publish(DiagnosticArray(header=_header_now(self), status=[status]))
 
     def destroy_node(self) -> None:
-        with self._wakeup:
-            self._stopping = True
-            self._wakeup.notify()
-        self._worker.join(timeout=5.0)
+        if self._worker is not None:
+            with self._wakeup:
+                self._stopping = True
+                self._wakeup.notify()
+            self._worker.join(timeout=5.0)
         super().destroy_node()
 
 
