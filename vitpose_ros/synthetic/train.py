@@ -82,7 +82,7 @@ def _samples_from_image(image, boxes, keypoints, input_size, rng, jitter=True):
 
 def _render_job(job):
     seed, kind, input_size = job
-    from . import render as synthetic
+    from .. import synthetic
 
     rng = np.random.default_rng(seed + 7)
     if kind == "scene":
