@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vitpose_ros import synthetic as S
-from vitpose_ros.synthetic import render as R  # private part labels
+from vitpose_ros.synthetic import figure as R  # private part labels
 
 W, H = 320, 400
 BG = (128, 128, 128)

@@ -3,13 +3,23 @@ training and evaluation of a small ViTPose on them, the demo runner and the ship
 
 The renderer (numpy + OpenCV) is re-exported here; training needs torch, the demo runner rclpy:
 they are imported only by their own modules (``vitpose_ros.synthetic.train``, ``.evaluate``,
-``.demo``).
+``.demo``). The renderer's modules, in the order a frame is made:
+
+    pose      Pose (placement, joint angles, looks), COCO-17 tables, joint limits, interpolate_pose
+    sampling  random poses (sample_pose) and placing a figure in an image or a crop
+    figure    a Pose as a projected 3-D stick figure: keypoints, parts to draw, extent
+    raster    painting a figure and its part labels sub-pixel exactly; keypoint visibility
+    backdrop  backgrounds, clutter, occluder shapes, photometric augmentation
+    scenes    render_poses / render_scene / render_person_crop, box jitter, draw_annotations;
+              its docstring is the data contract (image, keypoints, visibility, boxes)
 """
 import pathlib
 
-from .render import (BOX_JITTER, FLIP_PAIRS, KEYPOINT_NAMES, LIMITS, MIN_HEIGHT_PX, NUM_KEYPOINTS,
-                     POSE_KINDS, SKELETON, Pose, draw_annotations, interpolate_pose, pose_extent,
-                     pose_keypoints, render_person_crop, render_poses, render_scene, sample_pose)
+from .figure import pose_extent, pose_keypoints
+from .pose import (FLIP_PAIRS, KEYPOINT_NAMES, LIMITS, MIN_HEIGHT_PX, NUM_KEYPOINTS, POSE_KINDS, SKELETON, Pose,
+                   interpolate_pose)
+from .sampling import sample_pose
+from .scenes import BOX_JITTER, draw_annotations, render_person_crop, render_poses, render_scene
 
 MODELS_DIR = pathlib.Path(__file__).parent / "models"
 

@@ -32,7 +32,7 @@ def eval_seed(mode: str, index: int) -> int:
 
 
 def render_eval_frame(mode: str, index: int):
-    from . import render as synthetic
+    from .. import synthetic
 
     seed = eval_seed(mode, index)
     return synthetic.render_person_crop(seed) if mode == "crops" else synthetic.render_scene(seed)

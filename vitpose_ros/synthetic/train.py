@@ -82,7 +82,7 @@ def _samples_from_image(image, boxes, keypoints, input_size, rng, jitter=True):
 
 def _render_job(job):
     seed, kind, input_size = job
-    from . import render as synthetic
+    from .. import synthetic
 
     rng = np.random.default_rng(seed + 7)
     if kind == "scene":
@@ -164,9 +164,7 @@ def train(args) -> dict:
     import torch
 
     from ..core.decode import dark_kernel_for_sigma
-    from ..model.export import export_model, metadata_for
-    from ..model import ViTPoseConfig, build_model, init_weights, save_own_checkpoint
-    from ..model.checkpoints import ImportedCheckpoint
+    from ..model import save_own_checkpoint
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -174,17 +172,34 @@ def train(args) -> dict:
     input_size = parse_size(args.input_size)
     out_dir = pathlib.Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = (out_dir / "train_log.txt").open("w")
+    with (out_dir / "train_log.txt").open("w") as log:
+        def say(text):
+            print(text, flush=True)
+            log.write(text + "\n")
+            log.flush()
 
-    def say(text):
-        print(text, flush=True)
-        log.write(text + "\n")
-        log.flush()
+        say(f"command: python -m vitpose_ros.synthetic.train {' '.join(sys.argv[1:])}")
+        start = time.time()
+        crops, keypoints = build_dataset(args.images, args.seed, input_size, workers=args.workers)
+        say(f"dataset: {len(crops)} person crops from {args.images} rendered images in {time.time() - start:.0f} s")
+        cfg, model = _new_model(args, input_size, device, say)
+        dark_kernel = dark_kernel_for_sigma(args.sigma)  # decoding that suits these targets, kept with the model
 
-    say(f"command: python -m vitpose_ros.synthetic.train {' '.join(sys.argv[1:])}")
-    start = time.time()
-    crops, keypoints = build_dataset(args.images, args.seed, input_size, workers=args.workers)
-    say(f"dataset: {len(crops)} person crops from {args.images} rendered images in {time.time() - start:.0f} s")
+        def save_last():  # lets a long run be inspected (and evaluated) while it goes
+            save_own_checkpoint(out_dir / "vitpose_synthetic_last.pth", cfg,
+                                {k: v.detach().cpu() for k, v in model.state_dict().items()}, dataset="coco",
+                                dark_kernel=dark_kernel)
+
+        losses, running = _optimise(model, crops, keypoints, args, input_size, device, say, start, save_last)
+        checkpoint, onnx_path = _save_and_export(model.cpu().eval(), cfg, dark_kernel, args, out_dir)
+        say(f"final loss {running:.4e}; checkpoint {checkpoint}; ONNX {onnx_path} "
+            f"({onnx_path.stat().st_size / 1e6:.1f} MB); total {time.time() - start:.0f} s")
+    return {"onnx": onnx_path, "checkpoint": checkpoint, "losses": losses}
+
+
+def _new_model(args, input_size, device, say):
+    """(config, model in training mode on ``device``): seeded initial weights, or ``--init-from``'s."""
+    from ..model import ViTPoseConfig, build_model, init_weights
 
     cfg = ViTPoseConfig(embed_dim=args.embed_dim, depth=args.depth, num_heads=args.heads, image_size=input_size,
                         decoder=args.decoder, deconv_channels=args.deconv_channels, variant="synthetic")
@@ -199,14 +214,28 @@ def train(args) -> dict:
     model = model.train().to(device)
     params = sum(p.numel() for p in model.parameters())
     say(f"model: {cfg.to_dict()} ({params / 1e6:.2f} M parameters) on {device}")
+    return cfg, model
+
+
+def _adamw(model, args):
+    """AdamW with weight decay on the weight matrices only (not on biases, norms or pos_embed)."""
+    import torch
+
     decay = [p for n, p in model.named_parameters() if p.dim() > 1 and "pos_embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() > 1 and "pos_embed" not in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
+
+
+def _optimise(model, crops, keypoints, args, input_size, device, say, start, save_last):
+    """``args.steps`` steps on random batches of the dataset, logging every 250 and calling
+    ``save_last`` every 1,000. Returns (per-step losses, the smoothed loss at the end)."""
+    import torch
+
+    optimizer = _adamw(model, args)
     mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1) * 255
     flip_permutation = torch.from_numpy(get_skeleton("coco").flip_permutation())
-    dark_kernel = dark_kernel_for_sigma(args.sigma)  # decoding that suits these targets, kept with the model
     all_crops = torch.from_numpy(crops)  # uint8 NHWC, stays on the CPU
     all_keypoints = torch.from_numpy(keypoints)
     gen = torch.Generator().manual_seed(args.seed)
@@ -222,28 +251,40 @@ def train(args) -> dict:
         targets, weights = heatmap_targets(kps.to(device), input_size, args.sigma)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
-        # bf16 autocast: about 1.4x faster on CPUs with AVX512-BF16; the loss stays fp32
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
-            output = forward(images)
-        per_joint = ((output.float() - targets) ** 2).mean(dim=(2, 3))
-        loss = (per_joint * weights).sum() / weights.sum().clamp(min=1)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(_step(model, forward, optimizer, images, targets, weights, device, args.bf16))
         running = losses[-1] if running is None else 0.98 * running + 0.02 * losses[-1]
         bar.update(1, f"loss {running:.2e}")
         if (step + 1) % 250 == 0 or step == 0:
             say(f"step {step + 1}/{args.steps} loss {running:.4e} lr {optimizer.param_groups[0]['lr']:.2e} "
                 f"({time.time() - start:.0f} s)")
-        if (step + 1) % 1000 == 0:  # lets a long run be inspected (and evaluated) while it goes
-            save_own_checkpoint(out_dir / "vitpose_synthetic_last.pth", cfg,
-                                {k: v.detach().cpu() for k, v in model.state_dict().items()}, dataset="coco",
-                                dark_kernel=dark_kernel)
+        if (step + 1) % 1000 == 0:
+            save_last()
     bar.close()
+    return losses, running
 
-    model = model.cpu().eval()
+
+def _step(model, forward, optimizer, images, targets, weights, device, bf16: bool) -> float:
+    """One optimiser step on the visibility-weighted heatmap MSE, gradients clipped to norm 1."""
+    import torch
+
+    # bf16 autocast: about 1.4x faster on CPUs with AVX512-BF16; the loss stays fp32
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        output = forward(images)
+    per_joint = ((output.float() - targets) ** 2).mean(dim=(2, 3))
+    loss = (per_joint * weights).sum() / weights.sum().clamp(min=1)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss.item()
+
+
+def _save_and_export(model, cfg, dark_kernel, args, out_dir):
+    """The final checkpoint (with how it was trained) and its ONNX export; returns both paths."""
+    from ..model import save_own_checkpoint
+    from ..model.checkpoints import ImportedCheckpoint
+    from ..model.export import export_model, metadata_for
+
     checkpoint = out_dir / "vitpose_synthetic.pth"
     save_own_checkpoint(checkpoint, cfg, model.state_dict(), dataset="coco", dark_kernel=dark_kernel,
                         training={"command": "python -m vitpose_ros.synthetic.train " + " ".join(sys.argv[1:]),
@@ -251,9 +292,7 @@ def train(args) -> dict:
     onnx_path = pathlib.Path(args.export) if args.export else out_dir / "vitpose_synthetic_coco.onnx"
     imported = ImportedCheckpoint(cfg, model.state_dict(), "vitpose_ros", "coco", dark_kernel)
     export_model(model, onnx_path, metadata_for(imported))
-    say(f"final loss {running:.4e}; checkpoint {checkpoint}; ONNX {onnx_path} "
-        f"({onnx_path.stat().st_size / 1e6:.1f} MB); total {time.time() - start:.0f} s")
-    return {"onnx": onnx_path, "checkpoint": checkpoint, "losses": losses}
+    return checkpoint, onnx_path
 
 
 def _compiled(model, batch, bf16, say):
