@@ -70,7 +70,7 @@ def main() -> None:
                 pairs = node.sync.add_detections(stamp_ns(detections.header.stamp), detections)
                 t1 = time.perf_counter()
                 frame = node._convert(pairs[0][1])
-                person_boxes = node._person_boxes(pairs[0][2], frame.shape[1], frame.shape[0])
+                person_boxes, _ = node._person_boxes(pairs[0][2], frame.shape[1], frame.shape[0])
                 t2 = time.perf_counter()
                 keypoints = node.estimator.estimate(frame, person_boxes)
                 t3 = time.perf_counter()
