@@ -76,7 +76,7 @@ def keypoints_to_3d(keypoints: np.ndarray, depth_m: np.ndarray, intrinsics: Intr
     """(N, K, 3) pixels + score and a float depth image in metres -> (N, K, 3) x, y, z in metres.
 
     NaN x, y, z where a joint has no valid depth. Only joints scoring >= ``score_threshold`` vote
-    for the person's median depth.
+    for the person's median depth (all joints when none of those has depth).
     """
     keypoints = np.asarray(keypoints, np.float64).reshape(-1, *np.shape(keypoints)[-2:])
     if keypoints.shape[0] == 0:
@@ -86,6 +86,8 @@ def keypoints_to_3d(keypoints: np.ndarray, depth_m: np.ndarray, intrinsics: Intr
         samples = np.where((samples >= min_m) & (samples <= max_m), samples, np.nan)
     joint_z = _nanmedian(samples, axis=-1)
     voting = np.where(keypoints[..., 2] >= score_threshold, joint_z, np.nan)
+    unsure = ~np.isfinite(voting).any(axis=-1, keepdims=True)  # no confident joint with depth: all vote
+    voting = np.where(unsure, joint_z, voting)
     person_z = _nanmedian(voting, axis=-1)  # (N,)
     # second pass: only the pixels near the person's depth count for each joint
     with np.errstate(invalid="ignore"):
