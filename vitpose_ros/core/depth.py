@@ -57,7 +57,7 @@ def _window_depths(keypoints: np.ndarray, depth_m: np.ndarray, window: int) -> n
     us = np.broadcast_to(u[..., None, None] + offsets[None, :], (*u.shape, window, window)).reshape(*u.shape, -1)
     vs = np.broadcast_to(v[..., None, None] + offsets[:, None], (*v.shape, window, window)).reshape(*v.shape, -1)
     inside = (us >= 0) & (us < width) & (vs >= 0) & (vs < height) & finite[..., None]
-    samples = depth_m[np.clip(vs, 0, height - 1), np.clip(us, 0, width - 1)]
+    samples = depth_m[np.clip(vs, 0, height - 1), np.clip(us, 0, width - 1)].astype(np.float64)
     return np.where(inside, samples, np.nan)
 
 
@@ -72,8 +72,11 @@ def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
 
 def keypoints_to_3d(keypoints: np.ndarray, depth_m: np.ndarray, intrinsics: Intrinsics, window: int = 5,
                     max_deviation_m: float = 0.5, min_m: float = 0.1, max_m: float = 20.0,
-                    score_threshold: float = 0.0) -> np.ndarray:
-    """(N, K, 3) pixels + score and a float depth image in metres -> (N, K, 3) x, y, z in metres.
+                    score_threshold: float = 0.0, depth_scale: float = 1.0) -> np.ndarray:
+    """(N, K, 3) pixels + score and a depth image -> (N, K, 3) x, y, z in metres.
+
+    The depth image is in metres, or in units of ``depth_scale`` metres (e.g. uint16 millimetres
+    with 0.001): only the sampled windows are converted. Zero and NaN pixels are no reading.
 
     NaN x, y, z where a joint has no valid depth. Only joints scoring >= ``score_threshold`` vote
     for the person's median depth (all joints when none of those has depth).
@@ -81,9 +84,9 @@ def keypoints_to_3d(keypoints: np.ndarray, depth_m: np.ndarray, intrinsics: Intr
     keypoints = np.asarray(keypoints, np.float64).reshape(-1, *np.shape(keypoints)[-2:])
     if keypoints.shape[0] == 0:
         return np.zeros((0, keypoints.shape[1], 3), np.float32)
-    samples = _window_depths(keypoints, depth_m, window)
+    samples = _window_depths(keypoints, depth_m, window) * depth_scale
     with np.errstate(invalid="ignore"):
-        samples = np.where((samples >= min_m) & (samples <= max_m), samples, np.nan)
+        samples = np.where((samples > 0) & (samples >= min_m) & (samples <= max_m), samples, np.nan)  # 0: no reading
     joint_z = _nanmedian(samples, axis=-1)
     voting = np.where(keypoints[..., 2] >= score_threshold, joint_z, np.nan)
     unsure = ~np.isfinite(voting).any(axis=-1, keepdims=True)  # no confident joint with depth: all vote

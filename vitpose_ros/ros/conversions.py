@@ -192,6 +192,15 @@ def depth_to_metres(msg: Image) -> np.ndarray:
     """sensor_msgs/Image 16UC1 (mm) or 32FC1 (m) -> float32 HxW metres; 0 and NaN stay invalid (NaN).
 
     ValueError with the reason for other encodings and malformed messages."""
+    raw, scale = depth_image_array(msg)
+    values = raw.astype(np.float32) * np.float32(scale)
+    values[~(values > 0)] = np.nan  # 0: the sensor has no reading there
+    return values
+
+
+def depth_image_array(msg: Image) -> tuple[np.ndarray, float]:
+    """sensor_msgs/Image 16UC1 / 32FC1 -> (HxW uint16 or float32 array, metres per unit), without
+    converting every pixel (the node reads only windows around keypoints). ValueError as above."""
     encoding = msg.encoding.upper()
     if encoding not in DEPTH_ENCODINGS:
         raise ValueError(f"depth encoding {msg.encoding!r} is not one of "
@@ -204,12 +213,14 @@ def depth_to_metres(msg: Image) -> np.ndarray:
         raise ValueError(f"depth image {width}x{height} {msg.encoding} has step {step} and {len(msg.data)} bytes, "
                          f"expected step >= {width * itemsize} and step x height bytes")
     dtype = np.dtype(("<" if not msg.is_bigendian else ">") + ("u2" if itemsize == 2 else "f4"))
-    rows = np.frombuffer(msg.data, np.uint8, count=step * height).reshape(height, step)
-    values = rows[:, :width * itemsize].copy().view(dtype).reshape(height, width).astype(np.float32)
-    if itemsize == 2:
-        values *= 0.001
-    values[values <= 0] = np.nan  # 0: the sensor has no reading there
-    return values
+    data = np.frombuffer(msg.data, np.uint8, count=step * height)
+    if step == width * itemsize:
+        raw = data.view(dtype).reshape(height, width)  # no copy
+    else:
+        raw = data.reshape(height, step)[:, :width * itemsize].copy().view(dtype).reshape(height, width)
+    if msg.is_bigendian:
+        raw = raw.astype(raw.dtype.newbyteorder("="))
+    return raw, (0.001 if itemsize == 2 else 1.0)
 
 
 def depth_to_image(depth_m: np.ndarray, header, encoding: str = "16UC1") -> Image:

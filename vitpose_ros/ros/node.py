@@ -32,14 +32,14 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from ..core.depth import Intrinsics, keypoints_to_3d
 from ..core.draw import draw_poses
 from ..core.engine import DEFAULT_ENGINE_CACHE, ModelError
 from ..core.estimator import PoseEstimator
-from ..core.depth import Intrinsics, keypoints_to_3d
 from ..core.preprocess import sanitize_boxes
 from ..core.smoothing import KeypointSmoother
 from ..core.tracking import BoxTracker, IdRegistry
-from .conversions import (UnsupportedEncoding, compressed_to_rgb, depth_to_metres, detections_to_boxes,
+from .conversions import (UnsupportedEncoding, compressed_to_rgb, depth_image_array, detections_to_boxes,
                           image_to_rgb, keypoints_3d_to_cloud, keypoints_to_cloud, rgb_to_image)
 from .markers import pose_markers
 from .parameters import LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, TRACKERS, default_model_path
@@ -300,11 +300,11 @@ class PoseNode(Node):
                                       throttle_duration_sec=5.0)
             return points
         try:
-            depth = depth_to_metres(depth_msg)
+            depth, scale = depth_image_array(depth_msg)
             if depth.shape != tuple(shape[:2]):
                 raise ValueError(f"depth image is {depth.shape[1]}x{depth.shape[0]} but the colour image is "
                                  f"{shape[1]}x{shape[0]}; publish depth registered to colour (aligned_depth_to_color)")
-            if not np.isfinite(depth).any():
+            if not (depth > 0).any():  # NaN compares False
                 raise ValueError("depth image has no valid pixel (all zero or NaN)")
         except ValueError as exc:
             self.stats.count("depth_skipped")
@@ -313,7 +313,7 @@ class PoseNode(Node):
         p = self.params
         intrinsics = self.intrinsics or Intrinsics.default_for(shape[1], shape[0])
         return keypoints_to_3d(keypoints, depth, intrinsics, p["depth_window"], p["depth_max_deviation"],
-                               p["depth_min"], p["depth_max"], p["keypoint_score_threshold"])
+                               p["depth_min"], p["depth_max"], p["keypoint_score_threshold"], scale)
 
     def _depth_for(self, stamp: int):
         """The depth image paired with colour ``stamp`` (nearest within sync_slop); waits up to
