@@ -6,7 +6,10 @@ A real PoseNode (random-weight model of the given variant, CPU) with a real subs
 /pose/keypoints and /pose/markers. Per frame of 640x480 rgb8 + a Detection2DArray of N persons it
 times (medians): conversion (Image -> RGB array, detections -> boxes), sync (pairing by stamp),
 publishing keypoints + markers, and PoseEstimator.estimate alone; then the shell's share as time
-and as a ratio to estimate. Target: the ROS shell adds <= 5 % and <= 3 ms. Not a test.
+and as a ratio to estimate. Target: the ROS shell adds <= 5 % and <= 3 ms. Then the robot outputs
+(issue 15) per frame: tracking (PoseNode.person_ids), One Euro smoothing (PoseNode.smooth) and the
+depth lookup (PoseNode._keypoints_3d: 16UC1 Image -> metres, per-joint window medians,
+back-projection) plus building the keypoints_3d cloud. Target: < 1 ms at 10 persons. Not a test.
 """
 from __future__ import annotations
 
@@ -46,7 +49,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = export_random_model(pathlib.Path(tmp) / "m.onnx", variant=args.variant)
         node = PoseNode(parameter_overrides=[Parameter("model_path", value=str(model)),
-                                             Parameter("providers", value=["cpu"])])
+                                             Parameter("providers", value=["cpu"]), Parameter("use_depth", value=True),
+                                             Parameter("smoothing", value=True)])
         listener = rclpy.create_node("bench_listener")
         listener.create_subscription(PointCloud2, "pose/keypoints", lambda m: None, 10)
         listener.create_subscription(MarkerArray, "pose/markers", lambda m: None, 10)
@@ -70,7 +74,7 @@ def main() -> None:
                 pairs = node.sync.add_detections(stamp_ns(detections.header.stamp), detections)
                 t1 = time.perf_counter()
                 frame = node._convert(pairs[0][1])
-                person_boxes = node._person_boxes(pairs[0][2], frame.shape[1], frame.shape[0])
+                person_boxes, _ = node._person_boxes(pairs[0][2], frame.shape[1], frame.shape[0])
                 t2 = time.perf_counter()
                 keypoints = node.estimator.estimate(frame, person_boxes)
                 t3 = time.perf_counter()
@@ -86,9 +90,53 @@ def main() -> None:
             shell = m["convert"] + m["sync"] + m["publish"]
             print(f"{persons:>7} {m['convert']:>10.2f} {m['sync']:>8.3f} {m['publish']:>10.2f} {shell:>9.2f} "
                   f"{m['estimate']:>11.1f} {100 * shell / m['estimate']:>13.1f}%", flush=True)
+        robot_outputs_table(node, args.persons, args.repeats, rng)
         node.destroy_node()
         listener.destroy_node()
     rclpy.shutdown()
+
+
+def robot_outputs_table(node, persons_list, repeats, rng) -> None:
+    """Tracking, smoothing and depth lookup per frame, on people walking across a 640x480 depth image."""
+    from ros_harness import header
+
+    from vitpose_ros.ros.conversions import depth_to_image, keypoints_3d_to_cloud
+
+    depth_m = rng.uniform(1.0, 6.0, (480, 640)).astype(np.float32)
+    print(f"\nrobot outputs per frame (tracker iou, smoothing on, depth 640x480 16UC1, window "
+          f"{node.params['depth_window']}); medians of {repeats}")
+    head = f"{'persons':>7} {'track ms':>9} {'smooth ms':>10} {'depth ms':>9} {'cloud ms':>9} {'total ms':>9}"
+    print(head)
+    print("-" * len(head))
+    for persons in persons_list:
+        x1 = rng.uniform(0, 500, persons)
+        y1 = rng.uniform(0, 280, persons)
+        keypoints = np.concatenate([rng.uniform(0, 1, (persons, 17, 2)) * [110, 190] + np.stack([x1, y1], 1)[:, None],
+                                    rng.uniform(0.2, 1.0, (persons, 17, 1))], axis=2).astype(np.float32)
+        stages = {"track": [], "smooth": [], "depth": [], "cloud": []}
+        for i in range(repeats + 2):
+            t_ns = 1_800_000_000_000_000_000 + i * 33_000_000
+            step = np.array([3.0 * i, 0.0])  # everyone walks right, 3 px per frame
+            boxes = np.stack([x1, y1, x1 + 110, y1 + 190], 1) + np.tile(step, 2)
+            moved = keypoints.copy()
+            moved[..., :2] += step
+            depth_msg = depth_to_image(depth_m, header(t_ns))
+            node._on_depth(depth_msg)
+            t0 = time.perf_counter()
+            ids = node.person_ids(boxes, [""] * persons, t_ns / 1e9)
+            t1 = time.perf_counter()
+            smoothed = node.smooth(moved, ids, t_ns / 1e9)
+            t2 = time.perf_counter()
+            points = node._keypoints_3d(depth_msg.header, (480, 640, 3), smoothed)
+            t3 = time.perf_counter()
+            keypoints_3d_to_cloud(points, smoothed[..., 2], depth_msg.header, ids)
+            t4 = time.perf_counter()
+            if i >= 2:
+                for name, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                    stages[name].append(value)
+        m = {k: statistics.median(v) * 1e3 for k, v in stages.items()}
+        print(f"{persons:>7} {m['track']:>9.3f} {m['smooth']:>10.3f} {m['depth']:>9.3f} {m['cloud']:>9.3f} "
+              f"{sum(m.values()):>9.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,46 +1,61 @@
 """Demo without a camera: synthetic people + the pose node with the shipped demo model.
 
     ros2 launch vitpose_ros demo.launch.py rviz:=true
+    ros2 launch vitpose_ros demo.launch.py depth:=true scene:=crossing smoothing:=true rviz:=true
 
 The synthetic camera publishes /camera/image_raw, /camera/camera_info, /detections (and
 /synthetic/ground_truth); the pose node runs the small ViTPose trained on synthetic people that
-ships inside the package (vitpose_ros.synthetic.demo_model_path()).
+ships inside the package (vitpose_ros.synthetic.demo_model_path()). With depth:=true the camera
+also publishes /camera/aligned_depth_to_color/image_raw and the pose node /pose/keypoints_3d,
+shown in 3D by RViz (config/pose_3d.rviz).
 """
 import pathlib
 import sys
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 
 try:
+    from vitpose_ros.ros.launch_args import parse_bool
     from vitpose_ros.synthetic import demo_model_path
 except ImportError:  # started from a source checkout that is neither built nor pip-installed
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    from vitpose_ros.ros.launch_args import parse_bool
     from vitpose_ros.synthetic import demo_model_path
 
+DEPTH_TOPIC = "/camera/aligned_depth_to_color/image_raw"  # where the synthetic camera publishes depth
 ARGUMENTS = [
-    ("rviz", "false", "Start rviz2 with config/pose.rviz."),
+    ("rviz", "false", "Start rviz2 with config/pose.rviz (config/pose_3d.rviz with depth)."),
     ("rate", "10.0", "Synthetic camera frames per second."),
-    ("people", "2", "Number of synthetic people in the scene."),
+    ("people", "2", "Number of synthetic people in the scene (scene random)."),
+    ("scene", "random", "random: people move between random poses; crossing: two people walk past each other."),
+    ("depth", "false", "The camera also publishes depth and the pose node 3D keypoints (pose/keypoints_3d)."),
+    ("tracker", "iou", "Person ids: iou (built-in tracker) or none."),
+    ("smoothing", "false", "One Euro smoothing of the keypoints."),
     ("providers", "tensorrt,cuda,cpu", "ONNX Runtime execution providers, best first."),
     ("log_level", "info", "Log level of the pose node."),
 ]
 
 
-def generate_launch_description():
+def _launch_setup(context, *args, **kwargs):
+    values = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
+    depth = parse_bool("depth", values["depth"])
     camera = Node(
         package="vitpose_ros", executable="synthetic_camera", name="synthetic_camera", output="screen",
-        parameters=[{"rate": ParameterValue(LaunchConfiguration("rate"), value_type=float),
-                     "num_people": ParameterValue(LaunchConfiguration("people"), value_type=int)}])
+        parameters=[{"rate": float(values["rate"]), "num_people": int(values["people"]), "scene": values["scene"],
+                     "depth": depth}])
     pose = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(str(pathlib.Path(__file__).with_name("pose.launch.py"))),
         launch_arguments=[("model", "s"), ("model_path", str(demo_model_path(must_exist=False))),
-                          ("rviz", LaunchConfiguration("rviz")), ("providers", LaunchConfiguration("providers")),
-                          ("log_level", LaunchConfiguration("log_level"))])
+                          ("depth", DEPTH_TOPIC if depth else "")]
+                         + [(name, values[name]) for name in ("rviz", "tracker", "smoothing", "providers", "log_level")])
+    return [camera, pose]
+
+
+def generate_launch_description():
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=description)
-         for name, default, description in ARGUMENTS] + [camera, pose])
+         for name, default, description in ARGUMENTS] + [OpaqueFunction(function=_launch_setup)])

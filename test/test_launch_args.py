@@ -17,7 +17,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARE = package_share_dir()
 LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]
 EXPECTED_ARGUMENTS = ["model", "model_path", "image", "detections", "camera_info", "compressed", "use_detections",
-                      "providers", "fp16", "namespace", "rviz", "log_level"]
+                      "providers", "fp16", "depth", "tracker", "smoothing", "namespace", "rviz", "log_level"]
 
 
 def config(**args):
@@ -59,7 +59,7 @@ def test_defaults():
     c = config()
     assert pathlib.Path(c["parameters_file"]).name == "vitpose_b.yaml"
     assert c["parameters"] == {"model_size": "b", "providers": ["tensorrt", "cuda", "cpu"], "fp16": True,
-                               "use_detections": True, "compressed": False}
+                               "use_detections": True, "compressed": False, "tracker": "iou", "smoothing": False}
     assert c["remappings"] == [("camera/image_raw", "/camera/image_raw"), ("detections", "/detections"),
                                ("camera/camera_info", "/camera/camera_info")]
     assert c["namespace"] == ""
@@ -76,7 +76,7 @@ def test_values_get_their_parameter_types():
                use_detections="0", compressed="yes", rviz="TRUE", log_level="DEBUG")
     p = c["parameters"]
     assert p == {"model_size": "l", "model_path": "/models/my model.onnx", "providers": ["cpu", "cuda"],
-                 "fp16": False, "use_detections": False, "compressed": True}
+                 "fp16": False, "use_detections": False, "compressed": True, "tracker": "iou", "smoothing": False}
     assert all(type(p[k]) is bool for k in ("fp16", "use_detections", "compressed"))
     assert all(type(x) is str for x in p["providers"])
     assert c["rviz"] is True
@@ -122,6 +122,22 @@ def test_namespace_moves_rviz_topics_with_the_node():
     assert config(namespace="/")["namespace"] == ""
 
 
+def test_depth_tracker_and_smoothing():
+    c = config(depth="/cam/aligned_depth_to_color/image_raw", tracker="None", smoothing="true", namespace="r1")
+    assert c["parameters"]["use_depth"] is True and c["parameters"]["tracker"] == "none"
+    assert c["parameters"]["smoothing"] is True
+    assert c["remappings"][-1] == ("depth/image_raw", "/cam/aligned_depth_to_color/image_raw")
+    assert c["rviz_config"] == str(SHARE / "config" / "pose_3d.rviz")
+    assert ("/camera/aligned_depth_to_color/image_raw", "/cam/aligned_depth_to_color/image_raw") in c["rviz_remappings"]
+    assert ("/pose/keypoints_3d", "/r1/pose/keypoints_3d") in c["rviz_remappings"]
+    plain = config(depth="  ")
+    assert "use_depth" not in plain["parameters"] and not any(s == "depth/image_raw" for s, _ in plain["remappings"])
+    # the tracker choices are the node's
+    from vitpose_ros.ros.parameters import PARAMETERS, TRACKERS
+
+    assert launch_args.TRACKERS == TRACKERS and PARAMETERS["tracker"][0] == launch_args.DEFAULTS["tracker"]
+
+
 @pytest.mark.parametrize("args, words", [
     ({"model": "x"}, "model"), ({"model": ""}, "model"), ({"model": "b,l"}, "model"),
     ({"fp16": "maybe"}, "fp16"), ({"compressed": ""}, "compressed"), ({"use_detections": "2"}, "use_detections"),
@@ -131,6 +147,7 @@ def test_namespace_moves_rviz_topics_with_the_node():
     ({"image": ""}, "image"), ({"image": "/camera/image raw"}, "image"), ({"detections": "/a//b"}, "detections"),
     ({"camera_info": "/1info"}, "camera_info"), ({"namespace": "bad ns"}, "namespace"),
     ({"modle": "s"}, "modle"),
+    ({"tracker": "kalman"}, "tracker"), ({"smoothing": "maybe"}, "smoothing"), ({"depth": "/a b"}, "depth"),
 ])
 def test_invalid_values_raise_one_line_value_errors(args, words):
     with pytest.raises(ValueError) as error:
@@ -161,8 +178,8 @@ def test_launch_arguments_are_complete_and_described():
     defaults = {name: default for name, default, _ in LAUNCH_ARGUMENTS}
     assert defaults == {"model": "b", "model_path": "", "image": "/camera/image_raw", "detections": "/detections",
                         "camera_info": "/camera/camera_info", "compressed": "false", "use_detections": "true",
-                        "providers": "tensorrt,cuda,cpu", "fp16": "true", "namespace": "", "rviz": "false",
-                        "log_level": "info"}
+                        "providers": "tensorrt,cuda,cpu", "fp16": "true", "depth": "", "tracker": "iou",
+                        "smoothing": "false", "namespace": "", "rviz": "false", "log_level": "info"}
 
 
 # -- parameter files ---------------------------------------------------------------------------
@@ -240,6 +257,32 @@ def test_parameter_files_load_into_a_real_node(size, tiny_model):
 
 
 # -- RViz config -------------------------------------------------------------------------------
+
+def test_rviz_3d_config_shows_the_3d_outputs():
+    data = yaml.safe_load((SHARE / "config" / "pose_3d.rviz").read_text())
+    manager = data["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == "camera_optical_frame"
+    displays = {d["Class"].split("/")[-1] + " " + str(d.get("Topic", {}).get("Value")): d for d in manager["Displays"]}
+    assert displays["MarkerArray /pose/markers"]["Enabled"] is True
+    cloud = displays["PointCloud2 /pose/keypoints_3d"]
+    assert cloud["Enabled"] is True and cloud["Channel Name"] == "score"
+    assert "Image /camera/aligned_depth_to_color/image_raw" in displays
+    assert all(d["Class"].startswith("rviz_default_plugins/") for d in manager["Displays"])
+
+
+def test_demo_launch_depth_turns_on_the_camera_depth_and_the_node_input(load_launch_file):
+    description = load_launch_file("demo.launch.py")
+    declared = {name: default for name, default, _ in _declared(description)}
+    assert declared["depth"] == "false" and declared["scene"] == "random"
+    (opaque,) = [e for e in description.args[0] if type(e).__name__ == "OpaqueFunction"]
+    camera, pose = opaque.kwargs["function"](dict(declared, depth="true", scene="crossing"))
+    assert camera.kwargs["parameters"][0]["depth"] is True and camera.kwargs["parameters"][0]["scene"] == "crossing"
+    passed = dict(pose.kwargs["launch_arguments"])
+    assert passed["depth"] == "/camera/aligned_depth_to_color/image_raw" and passed["model"] == "s"
+    config(**{k: v for k, v in passed.items()})  # valid pose.launch.py arguments
+    camera, pose = opaque.kwargs["function"](declared)
+    assert camera.kwargs["parameters"][0]["depth"] is False and dict(pose.kwargs["launch_arguments"])["depth"] == ""
+
 
 def test_rviz_config():
     text = (SHARE / "config" / "pose.rviz").read_text()

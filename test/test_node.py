@@ -50,8 +50,9 @@ def test_keypoints_equal_the_estimator_and_keep_the_header(harness, model):
     cloud = harness.wait_keypoints(1)
     assert cloud.header.stamp.sec == T0 // 10**9 and cloud.header.stamp.nanosec == T0 % 10**9
     assert cloud.header.frame_id == "camera_optical_frame"
-    assert (cloud.height, cloud.width, cloud.point_step) == (2, 17, 12)
-    assert [(f.name, f.offset, f.datatype) for f in cloud.fields] == [("x", 0, 7), ("y", 4, 7), ("score", 8, 7)]
+    assert (cloud.height, cloud.width, cloud.point_step) == (2, 17, 16)
+    assert [(f.name, f.offset, f.datatype) for f in cloud.fields] == [("x", 0, 7), ("y", 4, 7), ("score", 8, 7),
+                                                                       ("id", 12, 6)]
     expected = PoseEstimator(model, providers=("cpu",)).estimate(rgb, BOXES)
     assert np.abs(keypoints_from_cloud(cloud) - expected).max() < 1e-4
 

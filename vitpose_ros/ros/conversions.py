@@ -3,7 +3,8 @@
 - images: ``sensor_msgs/Image`` (rgb8, bgr8, rgba8, bgra8, mono8) and ``CompressedImage`` -> RGB;
   cv_bridge is used when importable, an equivalent numpy path otherwise;
 - keypoints: (N,K,3) <-> ``sensor_msgs/PointCloud2`` organised as persons x keypoints, fields
-  x, y (image pixels), score, float32 little-endian;
+  x, y (image pixels), score (float32 LE), id (uint32 track id); in 3D x, y, z (metres), score, id;
+- depth: ``sensor_msgs/Image`` 16UC1 (mm) / 32FC1 (m) <-> float32 metres;
 - detections: ``vision_msgs/Detection2DArray`` -> person boxes (read by attribute: this module does
   not import vision_msgs, so it loads where vision_msgs is absent).
 
@@ -30,7 +31,6 @@ _TO_RGB = {
     "mono8": cv2.COLOR_GRAY2RGB,
 }
 KEYPOINT_FIELDS = ("x", "y", "score")
-_KEYPOINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("score", "<f4")])
 
 
 class UnsupportedEncoding(ValueError):
@@ -99,38 +99,148 @@ def rgb_to_image(rgb: np.ndarray, header) -> Image:
     return msg
 
 
-def keypoints_to_cloud(keypoints: np.ndarray, header) -> PointCloud2:
-    """(N,K,3) -> PointCloud2 with height N (persons), width K (keypoints), fields x, y, score."""
-    keypoints = np.asarray(keypoints, np.float32)
-    persons, count = keypoints.shape[0], keypoints.shape[1]
+# PointCloud2 field layouts: (name, numpy little-endian type). ``id`` is the person's track id.
+KEYPOINT_LAYOUT = (("x", "<f4"), ("y", "<f4"), ("score", "<f4"), ("id", "<u4"))
+KEYPOINT_3D_LAYOUT = (("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("score", "<f4"), ("id", "<u4"))
+_POINTFIELD_TYPES = {"<f4": PointField.FLOAT32, "<u4": PointField.UINT32, "<f8": PointField.FLOAT64,
+                     "<i4": PointField.INT32, "<u2": PointField.UINT16, "<i2": PointField.INT16,
+                     "<u1": PointField.UINT8, "<i1": PointField.INT8}
+_NUMPY_TYPES = {datatype: code[1:] for code, datatype in _POINTFIELD_TYPES.items()}
+
+
+def _person_ids(ids, persons: int) -> np.ndarray:
+    return np.zeros(persons, np.uint32) if ids is None else np.asarray(ids, np.uint32).reshape(persons)
+
+
+def _organised_cloud(layout, columns: dict, header) -> PointCloud2:
+    """Persons x keypoints PointCloud2 with the fields of ``layout`` filled from ``columns`` (N, K)."""
+    dtype = np.dtype(list(layout))
+    persons, count = next(iter(columns.values())).shape[:2]
+    points = np.empty((persons, count), dtype)
+    for name, _ in layout:
+        points[name] = columns[name]
     msg = PointCloud2()
     msg.header = header
     msg.height, msg.width = persons, count
-    msg.fields = [PointField(name=name, offset=4 * i, datatype=PointField.FLOAT32, count=1)
-                  for i, name in enumerate(KEYPOINT_FIELDS)]
+    msg.fields = [PointField(name=name, offset=dtype.fields[name][1], datatype=_POINTFIELD_TYPES[code], count=1)
+                  for name, code in layout]
     msg.is_bigendian = False
-    msg.point_step = 12
-    msg.row_step = 12 * count
-    msg.is_dense = bool(np.isfinite(keypoints).all())
-    msg.data = keypoints.astype("<f4", copy=False).tobytes()
+    msg.point_step = dtype.itemsize
+    msg.row_step = dtype.itemsize * count
+    msg.is_dense = bool(all(np.isfinite(points[name]).all() for name, code in layout if code[1] == "f"))
+    msg.data = points.tobytes()
     return msg
+
+
+def _cloud_fields(msg: PointCloud2, names, what: str) -> dict:
+    """Read the named fields of an organised cloud by name (any offsets, either byte order)."""
+    fields = {f.name: f for f in msg.fields}
+    missing = [name for name in names if name not in fields]
+    if missing:
+        raise ValueError(f"PointCloud2 lacks field(s) {missing}; is this a {what} message?")
+    order = ">" if msg.is_bigendian else "<"
+    dtype = np.dtype({"names": list(names), "formats": [order + _NUMPY_TYPES[fields[n].datatype] for n in names],
+                      "offsets": [fields[n].offset for n in names], "itemsize": msg.point_step})
+    rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.row_step)
+    points = rows[:, :msg.width * msg.point_step].copy().view(dtype).reshape(msg.height, msg.width)
+    return {name: points[name] for name in names}
+
+
+def keypoints_to_cloud(keypoints: np.ndarray, header, ids=None) -> PointCloud2:
+    """(N,K,3) -> PointCloud2 with height N (persons), width K (keypoints), fields x, y, score (float32)
+    and id (uint32, the person's track id, the same for all K points; 0 = none, the default)."""
+    keypoints = np.asarray(keypoints, np.float32)
+    persons, count = keypoints.shape[0], keypoints.shape[1]
+    columns = {"x": keypoints[..., 0], "y": keypoints[..., 1], "score": keypoints[..., 2],
+               "id": np.repeat(_person_ids(ids, persons)[:, None], count, axis=1)}
+    return _organised_cloud(KEYPOINT_LAYOUT, columns, header)
+
+
+def keypoints_3d_to_cloud(points: np.ndarray, scores: np.ndarray, header, ids=None) -> PointCloud2:
+    """(N,K,3) metres + (N,K) scores -> PointCloud2 persons x keypoints, fields x, y, z, score, id."""
+    points = np.asarray(points, np.float32)
+    persons, count = points.shape[0], points.shape[1]
+    columns = {"x": points[..., 0], "y": points[..., 1], "z": points[..., 2], "score": np.asarray(scores, np.float32),
+               "id": np.repeat(_person_ids(ids, persons)[:, None], count, axis=1)}
+    return _organised_cloud(KEYPOINT_3D_LAYOUT, columns, header)
 
 
 def keypoints_from_cloud(msg: PointCloud2) -> np.ndarray:
     """/pose/keypoints PointCloud2 -> float32 (persons, keypoints, 3) as x, y, score."""
-    offsets = {f.name: f.offset for f in msg.fields}
-    missing = [name for name in KEYPOINT_FIELDS if name not in offsets]
-    if missing:
-        raise ValueError(f"PointCloud2 lacks field(s) {missing}; is this a /pose/keypoints message?")
-    dtype = np.dtype({"names": list(KEYPOINT_FIELDS), "formats": [">f4" if msg.is_bigendian else "<f4"] * 3,
-                      "offsets": [offsets[n] for n in KEYPOINT_FIELDS], "itemsize": msg.point_step})
-    rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.row_step)
-    points = rows[:, :msg.width * msg.point_step].copy().view(dtype).reshape(msg.height, msg.width)
-    return np.stack([points[name].astype(np.float32) for name in KEYPOINT_FIELDS], axis=-1)
+    fields = _cloud_fields(msg, KEYPOINT_FIELDS, "/pose/keypoints")
+    return np.stack([fields[name].astype(np.float32) for name in KEYPOINT_FIELDS], axis=-1)
 
 
-def detections_to_boxes(msg, class_ids, min_score: float, max_persons: int) -> tuple[np.ndarray, np.ndarray]:
-    """Detection2DArray -> person boxes (M,4) x1,y1,x2,y2 and their scores, in detection order.
+def keypoints_3d_from_cloud(msg: PointCloud2) -> np.ndarray:
+    """/pose/keypoints_3d PointCloud2 -> float32 (persons, keypoints, 4) as x, y, z (metres), score."""
+    fields = _cloud_fields(msg, ("x", "y", "z", "score"), "/pose/keypoints_3d")
+    return np.stack([fields[name].astype(np.float32) for name in ("x", "y", "z", "score")], axis=-1)
+
+
+def ids_from_cloud(msg: PointCloud2) -> np.ndarray:
+    """Track id per person (uint32 (persons,), 0 = none) of /pose/keypoints or /pose/keypoints_3d;
+    zeros for clouds without an ``id`` field (older publishers)."""
+    if "id" not in {f.name for f in msg.fields} or msg.width == 0:
+        return np.zeros(msg.height, np.uint32)
+    return _cloud_fields(msg, ("id",), "keypoints")["id"][:, 0].astype(np.uint32)
+
+
+DEPTH_ENCODINGS = {"16UC1": "millimetres, uint16", "32FC1": "metres, float32"}
+
+
+def depth_to_metres(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image 16UC1 (mm) or 32FC1 (m) -> float32 HxW metres; 0 and NaN stay invalid (NaN).
+
+    ValueError with the reason for other encodings and malformed messages."""
+    raw, scale = depth_image_array(msg)
+    values = raw.astype(np.float32) * np.float32(scale)
+    values[~(values > 0)] = np.nan  # 0: the sensor has no reading there
+    return values
+
+
+def depth_image_array(msg: Image) -> tuple[np.ndarray, float]:
+    """sensor_msgs/Image 16UC1 / 32FC1 -> (HxW uint16 or float32 array, metres per unit), without
+    converting every pixel (the node reads only windows around keypoints). ValueError as above."""
+    encoding = msg.encoding.upper()
+    if encoding not in DEPTH_ENCODINGS:
+        raise ValueError(f"depth encoding {msg.encoding!r} is not one of "
+                         + ", ".join(f"{k} ({v})" for k, v in DEPTH_ENCODINGS.items()))
+    itemsize = 2 if encoding == "16UC1" else 4
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise ValueError(f"depth image is empty ({width}x{height})")
+    if step < width * itemsize or len(msg.data) < step * height:
+        raise ValueError(f"depth image {width}x{height} {msg.encoding} has step {step} and {len(msg.data)} bytes, "
+                         f"expected step >= {width * itemsize} and step x height bytes")
+    dtype = np.dtype(("<" if not msg.is_bigendian else ">") + ("u2" if itemsize == 2 else "f4"))
+    data = np.frombuffer(msg.data, np.uint8, count=step * height)
+    if step == width * itemsize:
+        raw = data.view(dtype).reshape(height, width)  # no copy
+    else:
+        raw = data.reshape(height, step)[:, :width * itemsize].copy().view(dtype).reshape(height, width)
+    if msg.is_bigendian:
+        raw = raw.astype(raw.dtype.newbyteorder("="))
+    return raw, (0.001 if itemsize == 2 else 1.0)
+
+
+def depth_to_image(depth_m: np.ndarray, header, encoding: str = "16UC1") -> Image:
+    """float metres HxW (NaN = no reading) -> sensor_msgs/Image 16UC1 (mm) or 32FC1 (m)."""
+    depth_m = np.asarray(depth_m, np.float32)
+    if encoding == "16UC1":
+        data = np.round(np.nan_to_num(depth_m, nan=0.0) * 1000.0).clip(0, 65535).astype("<u2")
+    elif encoding == "32FC1":
+        data = depth_m.astype("<f4")
+    else:
+        raise ValueError(f"depth encoding must be 16UC1 or 32FC1, got {encoding!r}")
+    msg = Image(header=header, height=int(depth_m.shape[0]), width=int(depth_m.shape[1]), encoding=encoding,
+                is_bigendian=0, step=int(depth_m.shape[1]) * data.itemsize)
+    msg.data = data.tobytes()
+    return msg
+
+
+def detections_to_boxes(msg, class_ids, min_score: float, max_persons: int, with_ids: bool = False):
+    """Detection2DArray -> person boxes (M,4) x1,y1,x2,y2 and their scores, in detection order
+    (and with ``with_ids`` a third item: the kept detections' ``id`` strings, "" where none).
 
     A detection counts as a person when one of its hypotheses has a class id in ``class_ids``
     (strings compared exactly) with score >= ``min_score``; its best such score is its score.
@@ -138,7 +248,7 @@ def detections_to_boxes(msg, class_ids, min_score: float, max_persons: int) -> t
     detector gave them, so row i of /pose/keypoints is the i-th kept detection.
     """
     wanted = set(class_ids)
-    boxes, scores = [], []
+    boxes, scores, ids = [], [], []
     for detection in msg.detections:
         score = max((h.hypothesis.score for h in detection.results if h.hypothesis.class_id in wanted),
                     default=None)
@@ -147,14 +257,17 @@ def detections_to_boxes(msg, class_ids, min_score: float, max_persons: int) -> t
         center, size_x, size_y = detection.bbox.center.position, detection.bbox.size_x, detection.bbox.size_y
         boxes.append((center.x - size_x / 2, center.y - size_y / 2, center.x + size_x / 2, center.y + size_y / 2))
         scores.append(score)
+        ids.append(detection.id)
     if not boxes:
-        return np.zeros((0, 4)), np.zeros(0)
+        return (np.zeros((0, 4)), np.zeros(0)) + (([],) if with_ids else ())
     order = np.sort(np.argsort(-np.asarray(scores), kind="stable")[:max_persons])
-    return np.asarray(boxes, np.float64)[order], np.asarray(scores, np.float64)[order]
+    kept = np.asarray(boxes, np.float64)[order], np.asarray(scores, np.float64)[order]
+    return kept + (([ids[i] for i in order],) if with_ids else ())
 
 
-def boxes_to_detections(boxes_xyxy, header, class_id: str = "person", scores=None):
-    """(N,4) x1,y1,x2,y2 -> vision_msgs/Detection2DArray, one hypothesis each (score 1.0 by default).
+def boxes_to_detections(boxes_xyxy, header, class_id: str = "person", scores=None, ids=None):
+    """(N,4) x1,y1,x2,y2 -> vision_msgs/Detection2DArray, one hypothesis each (score 1.0 by default);
+    ``ids``: the detections' id strings ("" = no id; default the row numbers "0", "1", ...).
 
     The inverse of ``detections_to_boxes``; imports vision_msgs only when called.
     """
@@ -162,7 +275,7 @@ def boxes_to_detections(boxes_xyxy, header, class_id: str = "person", scores=Non
 
     msg = Detection2DArray(header=header)
     for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes_xyxy, float).reshape(-1, 4)):
-        detection = Detection2D(header=header, id=str(i))
+        detection = Detection2D(header=header, id=str(i) if ids is None else str(ids[i]))
         detection.bbox.center.position.x, detection.bbox.center.position.y = (x1 + x2) / 2, (y1 + y2) / 2
         detection.bbox.size_x, detection.bbox.size_y = x2 - x1, y2 - y1
         hypothesis = ObjectHypothesisWithPose()

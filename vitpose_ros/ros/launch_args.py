@@ -17,6 +17,8 @@ MODEL_SIZES = ("s", "b", "l", "h")
 PROVIDERS = ("tensorrt", "cuda", "cpu")
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
 RVIZ_CONFIG = "pose.rviz"
+RVIZ_CONFIG_3D = "pose_3d.rviz"  # with depth: 3D skeletons and the depth image
+TRACKERS = ("none", "iou")  # the same as vitpose_ros.ros.parameters.TRACKERS
 
 # (name, default, description), in the order `ros2 launch ... --show-args` lists them.
 LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
@@ -33,6 +35,10 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
     ("providers", "tensorrt,cuda,cpu", "Comma-separated ONNX Runtime execution providers, best first, from "
                                        "tensorrt, cuda, cpu; unavailable ones are skipped."),
     ("fp16", "true", "Build the TensorRT engine in fp16."),
+    ("depth", "", "Depth image registered to the colour image (sensor_msgs/Image 16UC1 mm or 32FC1 m), e.g. "
+                  "/camera/aligned_depth_to_color/image_raw; publishes pose/keypoints_3d. Empty: no depth."),
+    ("tracker", "iou", "Person ids when detections carry none: iou (built-in tracker) or none."),
+    ("smoothing", "false", "One Euro smoothing of each tracked person's keypoints."),
     ("namespace", "", "Namespace of the pose node; its relative topics (pose/...) move under it."),
     ("rviz", "false", "Also start rviz2 with config/pose.rviz (markers, annotated image, input image)."),
     ("log_level", "info", "Log level of the pose node: debug, info, warn, error or fatal."),
@@ -150,7 +156,12 @@ def node_configuration(args: dict, share_dir) -> dict:
         "fp16": parse_bool("fp16", values["fp16"]),
         "use_detections": parse_bool("use_detections", values["use_detections"]),
         "compressed": compressed,
+        "tracker": _choice("tracker", values["tracker"], TRACKERS),
+        "smoothing": parse_bool("smoothing", values["smoothing"]),
     }
+    depth = str(values["depth"]).strip()
+    if depth:
+        parameters["use_depth"] = True
     model_path = str(values["model_path"]).strip()
     if model_path:
         parameters["model_path"] = model_path
@@ -162,13 +173,17 @@ def node_configuration(args: dict, share_dir) -> dict:
     ]
     if compressed:
         remappings.append(("camera/image_raw/compressed", image.rstrip("/") + "/compressed"))
+    if depth:
+        remappings.append(("depth/image_raw", _topic("depth", depth)))
 
     # rviz2's config names absolute topics; remap them to where this node and its input are.
     rviz_remappings = [(default, actual) for default, actual in (
         ("/camera/image_raw", resolve_topic(namespace, image)),
         ("/pose/markers", resolve_topic(namespace, "pose/markers")),
         ("/pose/image", resolve_topic(namespace, "pose/image")),
-    ) if default != actual]
+    ) + ((("/camera/aligned_depth_to_color/image_raw", resolve_topic(namespace, depth)),
+          ("/pose/keypoints_3d", resolve_topic(namespace, "pose/keypoints_3d"))) if depth else ())
+        if default != actual]
 
     return {
         "parameters_file": str(parameters_file),
@@ -177,7 +192,7 @@ def node_configuration(args: dict, share_dir) -> dict:
         "namespace": namespace,
         "ros_arguments": ["--log-level", log_level],
         "rviz": parse_bool("rviz", values["rviz"]),
-        "rviz_config": str(share_dir / "config" / RVIZ_CONFIG),
+        "rviz_config": str(share_dir / "config" / (RVIZ_CONFIG_3D if depth else RVIZ_CONFIG)),
         "rviz_remappings": rviz_remappings,
     }
 

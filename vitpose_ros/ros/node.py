@@ -2,10 +2,16 @@
 
 Subscribed (remappable):  camera/image_raw (Image; or camera/image_raw/compressed with
                           compressed:=true), detections (vision_msgs/Detection2DArray, unless
-                          use_detections:=false), camera/camera_info (optional, markers only)
-Published:                pose/keypoints (PointCloud2, persons x keypoints: x, y, score),
+                          use_detections:=false), camera/camera_info (optional, markers and 3D),
+                          depth/image_raw (with use_depth:=true; 16UC1 mm or 32FC1 m,
+                          registered to the colour image)
+Published:                pose/keypoints (PointCloud2, persons x keypoints: x, y, score, id),
+                          pose/keypoints_3d (with use_depth: x, y, z in metres, score, id),
                           pose/markers (MarkerArray), pose/image (only while subscribed),
                           /diagnostics (1 Hz)
+
+Person ids come from the detector (Detection2D.id mapped to integers) or the built-in tracker;
+optional One Euro smoothing per (id, keypoint) uses the image stamps as time.
 
 Callbacks only convert stamps and hand messages to the stamp sync; inference runs on a worker
 thread that always takes the newest matched pair, so latency stays bounded when the model is
@@ -26,16 +32,19 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from ..core.depth import Intrinsics, keypoints_to_3d
 from ..core.draw import draw_poses
 from ..core.engine import DEFAULT_ENGINE_CACHE, ModelError
 from ..core.estimator import PoseEstimator
 from ..core.preprocess import sanitize_boxes
-from .conversions import (UnsupportedEncoding, compressed_to_rgb, detections_to_boxes, image_to_rgb,
-                          keypoints_to_cloud, rgb_to_image)
-from .markers import Intrinsics, pose_markers
-from .parameters import LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, default_model_path
+from ..core.smoothing import KeypointSmoother
+from ..core.tracking import BoxTracker, IdRegistry
+from .conversions import (UnsupportedEncoding, compressed_to_rgb, depth_image_array, detections_to_boxes,
+                          image_to_rgb, keypoints_3d_to_cloud, keypoints_to_cloud, rgb_to_image)
+from .markers import pose_markers
+from .parameters import LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, TRACKERS, default_model_path
 from .stats import PipelineStats
-from .sync import StampSync
+from .sync import StampCache, StampSync
 
 
 class StartupError(RuntimeError):
@@ -57,6 +66,9 @@ class PoseNode(Node):
         self.stats = PipelineStats()
         self.sync = StampSync(int(self.params["sync_slop"] * 1e9), self.params["sync_cache_size"])
         self.intrinsics: Intrinsics | None = None
+        self._create_identity_and_smoothing()
+        self.depth_cache = StampCache(self.params["sync_cache_size"])  # depth images by stamp, for the worker
+        self._depth_arrived = threading.Condition()
         self._unsupported_encodings: set[str] = set()
         self.last_frame_timings: dict[str, float] = {}
         self._create_publishers()
@@ -72,8 +84,17 @@ class PoseNode(Node):
         self.params = {name: self.get_parameter(name).value for name in PARAMETERS}
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
+    def _create_identity_and_smoothing(self) -> None:
+        if self.params["tracker"] not in TRACKERS:
+            raise StartupError(f"tracker must be one of {', '.join(TRACKERS)}, got {self.params['tracker']!r}")
+        self.detector_ids = IdRegistry()  # Detection2D.id strings -> stable integers
+        self.tracker = BoxTracker() if self.params["tracker"] == "iou" else None
+        self.smoother = KeypointSmoother()
+
     def _create_publishers(self) -> None:
         self.keypoints_pub = self.create_publisher(PointCloud2, "pose/keypoints", 10)
+        self.keypoints_3d_pub = (self.create_publisher(PointCloud2, "pose/keypoints_3d", 10)
+                                 if self.params["use_depth"] else None)
         self.markers_pub = self.create_publisher(MarkerArray, "pose/markers", 10)
         self.image_pub = self.create_publisher(Image, "pose/image", 2)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -121,6 +142,8 @@ class PoseNode(Node):
             image_sub = self.create_subscription(Image, "camera/image_raw", self._on_image, qos)
         self.create_subscription(CameraInfo, "camera/camera_info", self._on_camera_info, qos)
         topics = [image_sub.topic_name]
+        if p["use_depth"]:
+            topics.append(self.create_subscription(Image, "depth/image_raw", self._on_depth, qos).topic_name)
         if p["use_detections"]:
             try:
                 from vision_msgs.msg import Detection2DArray
@@ -151,6 +174,12 @@ class PoseNode(Node):
             self._offer(msg, None)
             return
         self._offer_newest(self.sync.add_image(stamp_ns(msg.header.stamp), msg))
+
+    def _on_depth(self, msg: Image) -> None:
+        with self._depth_arrived:
+            self.depth_cache.insert(stamp_ns(msg.header.stamp), msg)
+            self.depth_cache.expire(self.depth_cache.newest)
+            self._depth_arrived.notify_all()
 
     def _on_detections(self, msg) -> None:
         self._offer_newest(self.sync.add_detections(stamp_ns(msg.header.stamp), msg))
@@ -192,13 +221,20 @@ class PoseNode(Node):
         rgb = self._convert(image_msg)
         if rgb is None:
             return None
-        boxes = self._person_boxes(detections_msg, rgb.shape[1], rgb.shape[0])
+        boxes, detection_ids = self._person_boxes(detections_msg, rgb.shape[1], rgb.shape[0])
         t1 = time.perf_counter()
         keypoints = self.estimator.estimate(rgb, boxes)
         t2 = time.perf_counter()
-        self._publish(image_msg.header, rgb, keypoints, boxes)
+        stamp_s = stamp_ns(image_msg.header.stamp) / 1e9
+        ids = self.person_ids(boxes, detection_ids, stamp_s)
+        keypoints = self.smooth(keypoints, ids, stamp_s)
         t3 = time.perf_counter()
-        self.last_frame_timings = {"convert": t1 - t0, "estimate": t2 - t1, "publish": t3 - t2}
+        points_3d = self._keypoints_3d(image_msg.header, rgb.shape, keypoints) if self.params["use_depth"] else None
+        t4 = time.perf_counter()
+        self._publish(image_msg.header, rgb, keypoints, boxes, ids, points_3d)
+        t5 = time.perf_counter()
+        self.last_frame_timings = {"convert": t1 - t0, "estimate": t2 - t1, "track_smooth": t3 - t2,
+                                   "depth": t4 - t3, "publish": t5 - t4}
         latency = (self.get_clock().now().nanoseconds - stamp_ns(image_msg.header.stamp)) / 1e9
         self.stats.record(latency, len(keypoints))
         return keypoints
@@ -215,27 +251,89 @@ class PoseNode(Node):
         self.stats.count("frames_skipped")
         return None
 
-    def _person_boxes(self, detections_msg, width: int, height: int) -> np.ndarray:
+    def _person_boxes(self, detections_msg, width: int, height: int) -> tuple[np.ndarray, list[str]]:
+        """Valid person boxes (M, 4) and their detection id strings ("" where the detector gave none)."""
         p = self.params
         if detections_msg is None:
             x, y, w, h = (list(p["roi"]) + [0, 0, 0, 0])[:4]
             boxes = np.array([[x, y, x + w, y + h]], float) if w > 0 and h > 0 else np.array([[0.0, 0.0, width, height]])
+            detection_ids = [""]
         else:
-            boxes, _ = detections_to_boxes(detections_msg, p["person_class_ids"], p["min_box_score"], p["max_persons"])
+            boxes, _, detection_ids = detections_to_boxes(detections_msg, p["person_class_ids"], p["min_box_score"],
+                                                          p["max_persons"], with_ids=True)
         clipped, valid = sanitize_boxes(boxes, width, height)
         if not valid.all():
             self.get_logger().warning(
                 f"ignoring {int((~valid).sum())} person box(es) that are NaN, inverted or outside the "
                 f"{width}x{height} image", throttle_duration_sec=5.0)
-        return clipped[valid]
+        return clipped[valid], [i for i, ok in zip(detection_ids, valid) if ok]
 
-    def _publish(self, header, rgb, keypoints, boxes) -> None:
+    # -- identity, smoothing, depth ------------------------------------------------------------
+
+    def person_ids(self, boxes: np.ndarray, detection_ids: list[str], stamp_s: float) -> np.ndarray:
+        """Track id per row: the detector's ids when every person has one, else the tracker's (or 0)."""
+        if detection_ids and all(detection_ids):
+            ids, new = self.detector_ids.lookup(detection_ids)
+            for key, number in new:
+                self.get_logger().info(f"detection id {key!r} is person id {number}")
+            return ids
+        if self.tracker is None:
+            return np.zeros(len(boxes), np.uint32)
+        self.tracker.iou_threshold = self.params["tracker_iou_threshold"]
+        self.tracker.max_age_s = self.params["tracker_max_age"]
+        return self.tracker.update(boxes, stamp_s)
+
+    def smooth(self, keypoints: np.ndarray, ids: np.ndarray, stamp_s: float) -> np.ndarray:
         p = self.params
-        self.keypoints_pub.publish(keypoints_to_cloud(keypoints, header))
+        if not p["smoothing"]:
+            self.smoother.reset()  # switched back on later: start fresh, not from stale state
+            return keypoints
+        s = self.smoother
+        s.min_cutoff, s.beta, s.d_cutoff = p["smoothing_min_cutoff"], p["smoothing_beta"], p["smoothing_d_cutoff"]
+        return s(keypoints, ids, stamp_s, p["keypoint_score_threshold"])
+
+    def _keypoints_3d(self, header, shape, keypoints: np.ndarray) -> np.ndarray:
+        """(N, K, 3) metres from the depth image of this frame's stamp; NaN where there is none."""
+        points = np.full(keypoints.shape, np.nan, np.float32)
+        depth_msg = self._depth_for(stamp_ns(header.stamp))
+        if depth_msg is None:
+            self.stats.count("depth_missing")
+            self.get_logger().warning("no depth image within sync_slop of the colour image; keypoints_3d are NaN",
+                                      throttle_duration_sec=5.0)
+            return points
+        try:
+            depth, scale = depth_image_array(depth_msg)
+            if depth.shape != tuple(shape[:2]):
+                raise ValueError(f"depth image is {depth.shape[1]}x{depth.shape[0]} but the colour image is "
+                                 f"{shape[1]}x{shape[0]}; publish depth registered to colour (aligned_depth_to_color)")
+            if not (depth > 0).any():  # NaN compares False
+                raise ValueError("depth image has no valid pixel (all zero or NaN)")
+        except ValueError as exc:
+            self.stats.count("depth_skipped")
+            self.get_logger().warning(f"skipping depth: {exc}", throttle_duration_sec=5.0)
+            return points
+        p = self.params
+        intrinsics = self.intrinsics or Intrinsics.default_for(shape[1], shape[0])
+        return keypoints_to_3d(keypoints, depth, intrinsics, p["depth_window"], p["depth_max_deviation"],
+                               p["depth_min"], p["depth_max"], p["keypoint_score_threshold"], scale)
+
+    def _depth_for(self, stamp: int):
+        """The depth image paired with colour ``stamp`` (nearest within sync_slop); waits up to
+        sync_slop for it when no depth image at or after ``stamp`` has arrived yet."""
+        slop_s = self.params["sync_slop"]
+        with self._depth_arrived:
+            self._depth_arrived.wait_for(lambda: (self.depth_cache.newest or 0) >= stamp, timeout=slop_s)
+            return self.depth_cache.take_nearest(stamp, int(slop_s * 1e9))
+
+    def _publish(self, header, rgb, keypoints, boxes, ids=None, points_3d=None) -> None:
+        p = self.params
+        self.keypoints_pub.publish(keypoints_to_cloud(keypoints, header, ids))
+        if points_3d is not None:
+            self.keypoints_3d_pub.publish(keypoints_3d_to_cloud(points_3d, keypoints[..., 2], header, ids))
         if p["publish_markers"]:
             intrinsics = self.intrinsics or Intrinsics.default_for(rgb.shape[1], rgb.shape[0])
             self.markers_pub.publish(pose_markers(keypoints, self.skeleton, header, intrinsics, p["marker_depth"],
-                                                  p["keypoint_score_threshold"], p["marker_scale"]))
+                                                  p["keypoint_score_threshold"], p["marker_scale"], points_3d, ids))
         if self.image_pub.get_subscription_count() > 0:
             annotated = draw_poses(rgb, keypoints, self.skeleton, p["keypoint_score_threshold"], boxes)
             self.image_pub.publish(rgb_to_image(annotated, header))
@@ -261,6 +359,9 @@ class PoseNode(Node):
             "frames_dropped": str(self.frames_dropped),
             "frames_skipped_bad_input": str(self.stats.frames_skipped),
             "detections_dropped": str(counters.detections_dropped),
+            "depth_dropped": str(self.depth_cache.dropped),
+            "depth_missing": str(self.stats.depth_missing),
+            "depth_skipped_bad_input": str(self.stats.depth_skipped),
             "images_waiting": str(images_cached),
             "detections_waiting": str(detections_cached),
         }

@@ -14,6 +14,7 @@ from ..core.engine import DEFAULT_ENGINE_CACHE
 
 NODE_NAME = "vitpose"
 MODEL_SIZES = ("s", "b", "l", "h")
+TRACKERS = ("none", "iou")
 DEFAULT_MODEL_DIR = pathlib.Path(os.environ.get("VITPOSE_MODEL_DIR", pathlib.Path.home() / ".local/share/vitpose_ros/models"))
 
 
@@ -54,8 +55,22 @@ PARAMETERS = {
     "publish_markers": (True, "publish pose/markers", {}),
     "marker_depth": (3.0, "distance (m) in front of the camera of the plane markers are drawn on", {"floating_point_range": _float_range(0.1, 100.0)}),
     "marker_scale": (0.02, "joint sphere diameter as a fraction of marker_depth", {"floating_point_range": _float_range(0.001, 1.0)}),
+    "tracker": ("iou", "person ids when detections carry none: iou (constant-velocity IoU tracker) or none (id 0)", {"read_only": True}),
+    "tracker_iou_threshold": (0.2, "least IoU between a track's predicted box and a detection to continue the track", {"floating_point_range": _float_range(0.01, 1.0)}),
+    "tracker_max_age": (1.0, "seconds a track is kept without a detection before its id is retired", {"floating_point_range": _float_range(0.0, 60.0)}),
+    "smoothing": (False, "One Euro filter on each tracked person's keypoints (needs ids: detector ids or tracker)", {}),
+    "smoothing_min_cutoff": (1.0, "One Euro minimum cut-off frequency (Hz): lower = smoother when still, more lag", {"floating_point_range": _float_range(0.01, 100.0)}),
+    "smoothing_beta": (0.05, "One Euro speed coefficient (per px/s): higher = less lag on fast motion", {"floating_point_range": _float_range(0.0, 10.0)}),
+    "smoothing_d_cutoff": (0.5, "One Euro cut-off frequency (Hz) of the speed estimate", {"floating_point_range": _float_range(0.01, 100.0)}),
+    "use_depth": (False, "subscribe to depth/image_raw (16UC1 mm or 32FC1 m, registered to the colour image) and publish pose/keypoints_3d", {"read_only": True}),
+    "depth_window": (5, "side (px) of the square around a keypoint whose depth median is the joint's depth", {"integer_range": _int_range(1, 31)}),
+    "depth_max_deviation": (0.5, "joint depths further than this (m) from the person's median depth are rejected", {"floating_point_range": _float_range(0.01, 10.0)}),
+    "depth_min": (0.1, "depth readings below this (m) are invalid", {"floating_point_range": _float_range(0.0, 10.0)}),
+    "depth_max": (20.0, "depth readings above this (m) are invalid", {"floating_point_range": _float_range(0.1, 1000.0)}),
     "diagnostics_period": (1.0, "seconds between /diagnostics messages", {"read_only": True, "floating_point_range": _float_range(0.1, 60.0)}),
 }
 # Changed at run time by `ros2 param set`; the rest needs a restart.
 LIVE_PARAMETERS = ("keypoint_score_threshold", "min_box_score", "max_persons", "person_class_ids", "roi",
-                   "publish_markers", "marker_depth", "marker_scale")
+                   "publish_markers", "marker_depth", "marker_scale", "tracker_iou_threshold", "tracker_max_age",
+                   "smoothing", "smoothing_min_cutoff", "smoothing_beta", "smoothing_d_cutoff", "depth_window",
+                   "depth_max_deviation", "depth_min", "depth_max")

@@ -14,6 +14,8 @@ class PipelineStats:
         self.frames_processed = 0
         self.frames_superseded = 0  # matched pairs replaced by a newer one before inference
         self.frames_skipped = 0  # bad input: conversion or box errors
+        self.depth_missing = 0  # processed frames without a depth image of their stamp
+        self.depth_skipped = 0  # depth images rejected (encoding, size, no valid pixel)
 
     def record(self, latency_s: float, persons: int) -> None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""Pair images with detection arrays by stamp, without message_filters (pure Python, no ROS).
+"""Pair images with detection arrays (and depth images) by stamp, without message_filters (pure Python).
 
 Detectors copy the image header, so a detection array normally has an image of exactly its stamp.
 Rules:
@@ -7,7 +7,8 @@ Rules:
   moved past its stamp (an image at or after it is cached, so no exact match can still come);
 - caches are bounded (``cache_size`` each); entries older than ``max_age`` behind the newest stamp
   seen, or pushed out by the bound, are dropped and counted.
-Stamps are integer nanoseconds.
+Stamps are integer nanoseconds. ``StampCache`` is one such bounded cache; the node also keeps one
+for depth images, which it looks up by the colour image's stamp (``take_nearest``).
 """
 from __future__ import annotations
 
@@ -23,16 +24,80 @@ class SyncCounters:
     detections_dropped: int = 0
 
 
+class StampCache:
+    """Messages by stamp, oldest first; bounded by count and age; drops are counted. Not locked."""
+
+    def __init__(self, cache_size: int = 30, max_age_ns: int = 2_000_000_000):
+        self.cache_size = int(cache_size)
+        self.max_age_ns = int(max_age_ns)
+        self._items: OrderedDict[int, object] = OrderedDict()
+        self.newest: int | None = None  # newest stamp ever inserted
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, stamp: int) -> bool:
+        return stamp in self._items
+
+    def stamps(self):
+        return iter(self._items)
+
+    def last_stamp(self) -> int | None:
+        return next(reversed(self._items)) if self._items else None
+
+    def insert(self, stamp: int, message) -> None:
+        if stamp in self._items:  # a duplicate stamp replaces the older message
+            del self._items[stamp]
+            self.dropped += 1
+        out_of_order = bool(self._items) and stamp < next(reversed(self._items))
+        self._items[stamp] = message
+        if out_of_order:  # keep oldest-first order (late arrivals are rare, caches small)
+            for key in sorted(self._items):
+                self._items.move_to_end(key)
+        while len(self._items) > self.cache_size:
+            self._items.popitem(last=False)
+            self.dropped += 1
+        self.newest = stamp if self.newest is None else max(self.newest, stamp)
+
+    def nearest(self, stamp: int, slop_ns: int) -> int | None:
+        best = min(self._items, key=lambda s: abs(s - stamp), default=None)
+        if best is None or abs(best - stamp) > slop_ns:
+            return None
+        return best
+
+    def pop(self, stamp: int):
+        return self._items.pop(stamp)
+
+    def take_nearest(self, stamp: int, slop_ns: int):
+        """The message nearest ``stamp`` within ``slop_ns`` (removed), or None; older ones are dropped:
+        the consumer works forward in time and will not ask for them."""
+        best = self.nearest(stamp, slop_ns)
+        if best is None:
+            return None
+        while next(iter(self._items)) < best:
+            self._items.popitem(last=False)
+            self.dropped += 1
+        return self._items.pop(best)
+
+    def expire(self, newest: int) -> None:
+        horizon = newest - self.max_age_ns
+        while self._items and next(iter(self._items)) < horizon:
+            self._items.popitem(last=False)
+            self.dropped += 1
+
+
 class StampSync:
     def __init__(self, slop_ns: int, cache_size: int = 30, max_age_ns: int = 2_000_000_000):
         self.slop_ns = int(slop_ns)
-        self.cache_size = int(cache_size)
-        self.max_age_ns = int(max_age_ns)
-        self._images: OrderedDict[int, object] = OrderedDict()  # stamp -> message, oldest first
-        self._detections: OrderedDict[int, object] = OrderedDict()
-        self._newest = None
+        self._images = StampCache(cache_size, max_age_ns)
+        self._detections = StampCache(cache_size, max_age_ns)
         self._lock = threading.Lock()
-        self.counters = SyncCounters()
+        self._pairs = 0
+
+    @property
+    def counters(self) -> SyncCounters:
+        return SyncCounters(self._pairs, self._images.dropped, self._detections.dropped)
 
     def cache_sizes(self) -> tuple[int, int]:
         with self._lock:
@@ -41,13 +106,13 @@ class StampSync:
     def add_image(self, stamp: int, image) -> list[tuple[int, object, object]]:
         """Returns the pairs this image completes: (image stamp, image, detections)."""
         with self._lock:
-            self._insert(self._images, stamp, image, "images_dropped")
+            self._images.insert(stamp, image)
             pairs = []
             if stamp in self._detections:
                 pairs.append(self._take(stamp, stamp))
             # The camera is now past these detections' stamps: settle them by nearest image.
-            for det_stamp in [s for s in self._detections if s <= stamp]:
-                nearest = self._nearest_image(det_stamp)
+            for det_stamp in [s for s in self._detections.stamps() if s <= stamp]:
+                nearest = self._images.nearest(det_stamp, self.slop_ns)
                 if nearest is not None:
                     pairs.append(self._take(nearest, det_stamp))
             self._expire()
@@ -55,12 +120,12 @@ class StampSync:
 
     def add_detections(self, stamp: int, detections) -> list[tuple[int, object, object]]:
         with self._lock:
-            self._insert(self._detections, stamp, detections, "detections_dropped")
+            self._detections.insert(stamp, detections)
             pairs = []
             if stamp in self._images:
                 pairs.append(self._take(stamp, stamp))
-            elif self._images and next(reversed(self._images)) >= stamp:
-                nearest = self._nearest_image(stamp)
+            elif len(self._images) and self._images.last_stamp() >= stamp:
+                nearest = self._images.nearest(stamp, self.slop_ns)
                 if nearest is not None:
                     pairs.append(self._take(nearest, stamp))
             self._expire()
@@ -68,36 +133,11 @@ class StampSync:
 
     # -- internals (lock held) ---------------------------------------------------------------
 
-    def _insert(self, cache: OrderedDict, stamp: int, message, counter: str) -> None:
-        if stamp in cache:  # a duplicate stamp replaces the older message
-            del cache[stamp]
-            self._count(counter)
-        out_of_order = bool(cache) and stamp < next(reversed(cache))
-        cache[stamp] = message
-        if out_of_order:  # keep oldest-first order (late arrivals are rare, caches small)
-            for key in sorted(cache):
-                cache.move_to_end(key)
-        while len(cache) > self.cache_size:
-            cache.popitem(last=False)
-            self._count(counter)
-        self._newest = stamp if self._newest is None else max(self._newest, stamp)
-
-    def _nearest_image(self, stamp: int):
-        best = min(self._images, key=lambda s: abs(s - stamp), default=None)
-        if best is None or abs(best - stamp) > self.slop_ns:
-            return None
-        return best
-
     def _take(self, image_stamp: int, det_stamp: int):
-        self.counters.pairs += 1
+        self._pairs += 1
         return image_stamp, self._images.pop(image_stamp), self._detections.pop(det_stamp)
 
     def _expire(self) -> None:
-        horizon = self._newest - self.max_age_ns
-        for cache, counter in ((self._images, "images_dropped"), (self._detections, "detections_dropped")):
-            while cache and next(iter(cache)) < horizon:
-                cache.popitem(last=False)
-                self._count(counter)
-
-    def _count(self, counter: str) -> None:
-        setattr(self.counters, counter, getattr(self.counters, counter) + 1)
+        newest = max(s for s in (self._images.newest, self._detections.newest) if s is not None)
+        self._images.expire(newest)
+        self._detections.expire(newest)

@@ -3,9 +3,15 @@
     ros2 run vitpose_ros synthetic_camera --ros-args -p rate:=10.0 -p num_people:=2
 
 Publishes camera/image_raw, camera/camera_info, detections (class "person", the renderer's boxes)
-and synthetic/ground_truth (PointCloud2 like /pose/keypoints, third field = visibility 0/1/2), all
-with the same header. ``mode`` "animated": figures move smoothly between random poses (demo);
-"held_out": frame i is the i-th held-out evaluation scene (tests, accuracy through ROS).
+and synthetic/ground_truth (PointCloud2 like /pose/keypoints, third field = visibility 0/1/2, id =
+which person the row is), all with the same header. ``mode`` "animated": figures move smoothly
+between random poses (demo), or with ``scene:=crossing`` two people walk past each other at 3 and
+4.5 m, detections listed left to right (tracking); "held_out": frame i is the i-th held-out
+evaluation scene (tests, accuracy through ROS). With ``depth:=true`` (animated only) it also
+publishes camera/aligned_depth_to_color/image_raw (16UC1 mm or 32FC1 m, ``depth_encoding``) and
+its camera_info, as a RealSense does, and synthetic/ground_truth_3d (x, y, z metres, visibility,
+id). ``detection_ids:=true`` puts each person's identity into Detection2D.id; by default the
+detections carry no id (a detector without tracking).
 """
 from __future__ import annotations
 
@@ -15,7 +21,10 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
 from .. import synthetic
-from .conversions import boxes_to_detections, keypoints_to_cloud, rgb_to_image
+from ..core.depth import Intrinsics
+from ..synthetic.depth_scenes import CrossingPeople, SceneFrame, focal_length, render_people
+from .conversions import (boxes_to_detections, depth_to_image, keypoints_3d_to_cloud, keypoints_to_cloud,
+                          rgb_to_image)
 
 
 class AnimatedPeople:
@@ -30,26 +39,23 @@ class AnimatedPeople:
     def _new_pose(self):
         return synthetic.sample_pose(self.rng, self.width, self.height)
 
-    def poses_at(self, t: float):
+    def people_at(self, t: float):
+        """[(identity from 1, Pose)] at ``t`` seconds, far to near."""
         segment, frac = divmod(t / self.seconds_per_pose, 1.0)
         segment = int(segment)
         eased = frac * frac * (3 - 2 * frac)
-        poses = []
-        for track in self.keyposes:
+        people = []
+        for identity, track in enumerate(self.keyposes, start=1):
             while len(track) < segment + 2:
                 track.append(self._new_pose())
-            poses.append(synthetic.interpolate_pose(track[segment], track[segment + 1], eased))
+            people.append((identity, synthetic.interpolate_pose(track[segment], track[segment + 1], eased)))
         # Far figures (smaller) first: the renderer draws in list order, nearest last.
-        return sorted(poses, key=lambda p: p.height)
-
-    def frame(self, t: float):
-        return synthetic.render_poses(self.poses_at(t), self.width, self.height, background_seed=self.seed,
-                                      augment=False)
+        return sorted(people, key=lambda item: item[1].height)
 
 
 def camera_info(header: Header, width: int, height: int) -> CameraInfo:
     """A pinhole camera with a 60 degree horizontal field of view."""
-    f = width / (2 * np.tan(np.radians(30)))
+    f = focal_length(width)
     return CameraInfo(header=header, width=width, height=height, distortion_model="plumb_bob",
                       d=[0.0] * 5, k=[f, 0.0, width / 2, 0.0, f, height / 2, 0.0, 0.0, 1.0],
                       r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=[f, 0.0, width / 2, 0.0, 0.0, f, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0])
@@ -66,41 +72,70 @@ class SyntheticCamera(Node):
         self.declare_parameter("mode", "animated")  # or "held_out"
         self.declare_parameter("frames", 0)  # 0: forever
         self.declare_parameter("frame_id", "camera_optical_frame")
+        self.declare_parameter("scene", "random")  # animated mode: random | crossing
+        self.declare_parameter("depth", False)
+        self.declare_parameter("depth_encoding", "16UC1")  # or 32FC1
+        self.declare_parameter("detection_ids", False)
         p = {name: self.get_parameter(name).value for name in
-             ("rate", "width", "height", "num_people", "seed", "mode", "frames", "frame_id")}
+             ("rate", "width", "height", "num_people", "seed", "mode", "frames", "frame_id", "scene", "depth",
+              "depth_encoding", "detection_ids")}
         if p["mode"] not in ("animated", "held_out"):
             raise ValueError(f"mode must be animated or held_out, got {p['mode']!r}")
+        if p["scene"] not in ("random", "crossing"):
+            raise ValueError(f"scene must be random or crossing, got {p['scene']!r}")
+        if p["depth"] and p["mode"] != "animated":
+            raise ValueError("depth needs mode animated (held-out scenes have no distances)")
+        if p["depth_encoding"] not in ("16UC1", "32FC1"):
+            raise ValueError(f"depth_encoding must be 16UC1 or 32FC1, got {p['depth_encoding']!r}")
         self.params = p
-        self.animation = AnimatedPeople(p["seed"], p["num_people"], p["width"], p["height"])
+        self.animation = (CrossingPeople(p["width"], p["height"], seed=p["seed"]) if p["scene"] == "crossing"
+                          else AnimatedPeople(p["seed"], p["num_people"], p["width"], p["height"]))
         self.image_pub = self.create_publisher(Image, "camera/image_raw", 5)
         self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", 5)
         self.truth_pub = self.create_publisher(PointCloud2, "synthetic/ground_truth", 10)
         from vision_msgs.msg import Detection2DArray
 
         self.detections_pub = self.create_publisher(Detection2DArray, "detections", 10)
+        if p["depth"]:
+            self.depth_pub = self.create_publisher(Image, "camera/aligned_depth_to_color/image_raw", 5)
+            self.depth_info_pub = self.create_publisher(CameraInfo, "camera/aligned_depth_to_color/camera_info", 5)
+            self.truth_3d_pub = self.create_publisher(PointCloud2, "synthetic/ground_truth_3d", 10)
         self.frame_index = 0
         self.published_stamps: list[int] = []  # stamp (ns) of frame i, for matching results to frames
         self.timer = self.create_timer(1.0 / p["rate"], self.publish_frame)
 
-    def render(self, index: int):
-        if self.params["mode"] == "held_out":
+    def render(self, index: int) -> SceneFrame:
+        p = self.params
+        if p["mode"] == "held_out":
             from ..synthetic.evaluate import render_eval_frame
 
-            return render_eval_frame("scenes", index)
-        return self.animation.frame(index / self.params["rate"])
+            image, boxes, truth = render_eval_frame("scenes", index)
+            n = len(boxes)
+            return SceneFrame(image, boxes, truth, np.arange(1, n + 1, dtype=np.uint32), np.full(n, np.nan), None)
+        return render_people(self.animation.people_at(index / p["rate"]), p["width"], p["height"],
+                             focal_length(p["width"]), background_seed=p["seed"], with_depth=p["depth"],
+                             order_by_x=p["scene"] == "crossing")
 
     def publish_frame(self) -> None:
         if self.params["frames"] and self.frame_index >= self.params["frames"]:
             self.timer.cancel()
             self.get_logger().info(f"published {self.frame_index} frames; done")
             return
-        image, boxes, truth = self.render(self.frame_index)
+        frame = self.render(self.frame_index)
+        image, boxes, truth = frame.image, frame.boxes, frame.keypoints
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params["frame_id"])
         self.published_stamps.append(header.stamp.sec * 1_000_000_000 + header.stamp.nanosec)
-        self.truth_pub.publish(keypoints_to_cloud(truth, header))
-        self.info_pub.publish(camera_info(header, image.shape[1], image.shape[0]))
+        self.truth_pub.publish(keypoints_to_cloud(truth, header, frame.identities))
+        info = camera_info(header, image.shape[1], image.shape[0])
+        self.info_pub.publish(info)
+        if frame.depth is not None:  # before the image: the pose node pairs depth by the image's stamp
+            self.depth_info_pub.publish(info)
+            self.depth_pub.publish(depth_to_image(frame.depth, header, self.params["depth_encoding"]))
+            truth_3d = Intrinsics.from_camera_info(info).back_project(truth[..., :2], frame.distances[:, None])
+            self.truth_3d_pub.publish(keypoints_3d_to_cloud(truth_3d, truth[..., 2], header, frame.identities))
         self.image_pub.publish(rgb_to_image(image, header))
-        self.detections_pub.publish(boxes_to_detections(boxes, header))
+        ids = [f"person_{i}" for i in frame.identities] if self.params["detection_ids"] else [""] * len(boxes)
+        self.detections_pub.publish(boxes_to_detections(boxes, header, ids=ids))
         self.frame_index += 1
 
 

@@ -12,6 +12,10 @@ they are imported only by their own modules (``vitpose_ros.synthetic.train``, ``
     backdrop  backgrounds, clutter, occluder shapes, photometric augmentation
     scenes    render_poses / render_scene / render_person_crop, box jitter, draw_annotations;
               its docstring is the data contract (image, keypoints, visibility, boxes)
+    depth_scenes  the same people in metres: known distances, a depth image, two people crossing
+
+Beside the renderer: train, evaluate, smoothing_eval (jitter vs accuracy of keypoint smoothing),
+demo (camera + pose node through ROS 2) and models/ (the shipped demo model).
 """
 import pathlib
 

@@ -7,7 +7,7 @@ import math
 import cv2
 import numpy as np
 
-from .raster import _OCCLUDER_LABEL, _ONE, _SHIFT
+from .raster import OCCLUDER_LABEL, _ONE, _SHIFT
 from .sampling import _skin_colour
 
 
@@ -143,4 +143,4 @@ def _draw_occluder(rng, img, labels, near: np.ndarray, size: float):
     q = [np.round(pts * _ONE).astype(np.int32)]
     cv2.fillPoly(img, q, col, cv2.LINE_AA, _SHIFT)
     cv2.polylines(img, q, True, tuple(int(c * 0.6) for c in col), 1, cv2.LINE_AA, _SHIFT)
-    cv2.fillPoly(labels, q, _OCCLUDER_LABEL, cv2.LINE_8, _SHIFT)
+    cv2.fillPoly(labels, q, OCCLUDER_LABEL, cv2.LINE_8, _SHIFT)

@@ -30,13 +30,23 @@ class DemoResult:
     latencies_ms: list = field(default_factory=list)
     accuracy: dict = field(default_factory=dict)
     frame_indices: list = field(default_factory=list)  # camera frame numbers that came back as keypoints
+    # per image stamp (ns): what the node published and the camera's truth (ids: which person each row is)
+    keypoints: dict = field(default_factory=dict)  # (N, K, 3) x, y, score
+    ids: dict = field(default_factory=dict)  # (N,) track ids
+    keypoints_3d: dict = field(default_factory=dict)  # (N, K, 4) x, y, z, score (with depth)
+    truth: dict = field(default_factory=dict)  # (N, K, 3) x, y, visibility
+    truth_ids: dict = field(default_factory=dict)  # (N,) person identities
+    truth_3d: dict = field(default_factory=dict)  # (N, K, 4) x, y, z, visibility (with depth)
     video: pathlib.Path | None = None
     png: pathlib.Path | None = None
 
 
 def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 0, mode: str = "animated",
              model_path=None, output_dir=None, providers=("cpu",), timeout_s: float = 120.0,
-             say=print) -> DemoResult:
+             say=print, scene: str = "random", depth: bool = False, pose_parameters: dict | None = None,
+             camera_parameters: dict | None = None) -> DemoResult:
+    """``depth``: the camera publishes depth and the node keypoints_3d (recorded in the result);
+    ``pose_parameters`` / ``camera_parameters``: more parameters for the two nodes."""
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
@@ -44,7 +54,7 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
 
     from vision_msgs.msg import Detection2DArray
 
-    from ..ros.conversions import detections_to_boxes, keypoints_from_cloud
+    from ..ros.conversions import detections_to_boxes, ids_from_cloud, keypoints_3d_from_cloud, keypoints_from_cloud
     from ..ros.node import PoseNode, stamp_ns
     from . import demo_model_path
     from ..ros.synthetic_camera import SyntheticCamera
@@ -58,12 +68,21 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
     try:
         pose = PoseNode(context=context, parameter_overrides=[
             Parameter("model_path", value=str(model_path)), Parameter("providers", value=list(providers)),
-            Parameter("qos_reliability", value="reliable"), Parameter("qos_depth", value=10)])
+            Parameter("qos_reliability", value="reliable"), Parameter("qos_depth", value=10),
+            Parameter("use_depth", value=depth)] + [Parameter(k, value=v) for k, v in (pose_parameters or {}).items()],
+            cli_args=["--ros-args", "-r", "depth/image_raw:=camera/aligned_depth_to_color/image_raw"] if depth else None)
         recorder = rclpy.create_node("demo_recorder", context=context)
 
         def on_truth(msg):
             with lock:
                 truths[stamp_ns(msg.header.stamp)] = keypoints_from_cloud(msg)
+                result.truth_ids[stamp_ns(msg.header.stamp)] = ids_from_cloud(msg)
+
+        def recorder_of(table, read):
+            def record(msg):
+                with lock:
+                    table[stamp_ns(msg.header.stamp)] = read(msg)
+            return record
 
         def on_detections(msg):
             with lock:
@@ -76,6 +95,7 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
             latency_ms = (received - stamp) / 1e6
             with lock:
                 predictions[stamp] = predicted
+                result.ids[stamp] = ids_from_cloud(msg)
                 truth, boxes = truths.get(stamp), boxes_by_stamp.get(stamp)
             result.frames_received += 1
             result.latencies_ms.append(latency_ms)
@@ -93,6 +113,11 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
         recorder.create_subscription(PointCloud2, "synthetic/ground_truth", on_truth, 50)
         recorder.create_subscription(PointCloud2, "pose/keypoints", on_keypoints, 50)
         recorder.create_subscription(Detection2DArray, "detections", on_detections, 50)
+        if depth:
+            recorder.create_subscription(PointCloud2, "pose/keypoints_3d",
+                                         recorder_of(result.keypoints_3d, keypoints_3d_from_cloud), 50)
+            recorder.create_subscription(PointCloud2, "synthetic/ground_truth_3d",
+                                         recorder_of(result.truth_3d, keypoints_3d_from_cloud), 50)
         if output_dir is not None:
             recorder.create_subscription(Image, "pose/image", on_image, 50)
         executor = MultiThreadedExecutor(num_threads=3, context=context)
@@ -102,10 +127,14 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
         spinner.start()
         camera = SyntheticCamera(context=context, parameter_overrides=[
             Parameter("frames", value=frames), Parameter("rate", value=float(rate)),
-            Parameter("num_people", value=people), Parameter("seed", value=seed), Parameter("mode", value=mode)])
+            Parameter("num_people", value=people), Parameter("seed", value=seed), Parameter("mode", value=mode),
+            Parameter("scene", value=scene), Parameter("depth", value=depth)]
+            + [Parameter(k, value=v) for k, v in (camera_parameters or {}).items()])
         # the camera starts only once the pose node and recorder see it: no frame goes unheard
         _wait(lambda: camera.image_pub.get_subscription_count() > 0 and camera.truth_pub.get_subscription_count() > 0
-              and camera.detections_pub.get_subscription_count() > 0, 10.0)
+              and camera.detections_pub.get_subscription_count() > 0
+              and (not depth or camera.depth_pub.get_subscription_count() > 0
+                   and camera.truth_3d_pub.get_subscription_count() > 0), 10.0)
         executor.add_node(camera)
         deadline = time.monotonic() + timeout_s
         _wait(lambda: camera.frame_index >= frames, timeout_s)
@@ -122,6 +151,7 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
             node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+    result.keypoints, result.truth = predictions, truths
     accuracy = Accumulator()
     for stamp, predicted in predictions.items():
         truth, boxes = truths.get(stamp), boxes_by_stamp.get(stamp)
@@ -168,6 +198,8 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--rate", type=float, default=10.0, help="camera frames per second")
     parser.add_argument("--people", type=int, default=2)
+    parser.add_argument("--scene", choices=("random", "crossing"), default="random")
+    parser.add_argument("--depth", action="store_true", help="also publish depth; the node publishes keypoints_3d")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", help="ONNX model (default: the shipped synthetic-people model)")
     parser.add_argument("--providers", default="tensorrt,cuda,cpu")
@@ -175,7 +207,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         result = run_demo(frames=args.frames, rate=args.rate, people=args.people, seed=args.seed,
-                          model_path=args.model, output_dir=args.output,
+                          model_path=args.model, output_dir=args.output, scene=args.scene, depth=args.depth,
                           providers=[p for p in args.providers.split(",") if p])
     except FileNotFoundError as exc:
         print(f"vitpose-demo: error: {exc}", file=sys.stderr)

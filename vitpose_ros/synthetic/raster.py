@@ -16,7 +16,7 @@ from .figure import _EYE_COS, _EYE_DIR, _KP_PARTS, _MOUTH_DIR, TORSO, _Figure, _
 
 _SHIFT = 4  # cv2 sub-pixel bits
 _ONE = 1 << _SHIFT
-_OCCLUDER_LABEL = 65535
+OCCLUDER_LABEL = 65535
 _LIGHT = _unit([-0.35, -0.55, -0.75])  # toward the light, camera frame
 
 

@@ -1,0 +1,99 @@
+"""Keypoints in metres from a depth image registered to the colour image (numpy only).
+
+The depth image must be aligned to the colour image (RealSense ``aligned_depth_to_color`` and
+similar), so pixel (u, v) of a keypoint indexes the depth image directly and the colour camera's
+intrinsics back-project it. Per joint the depth is the median of the valid pixels (finite, inside
+[min_m, max_m]) in a ``window`` x ``window`` square around the keypoint; a person's depth is the
+median of their joints', and a joint's window keeps only pixels within ``max_deviation_m`` of it,
+so thin limbs do not pick up the floor or the wall behind them. Joints without such pixels get
+NaN x, y, z.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics of the optical frame (x right, y down, z forward)."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+
+    @classmethod
+    def from_camera_info(cls, info) -> "Intrinsics | None":
+        """From a sensor_msgs/CameraInfo (read by attribute); None for an uncalibrated camera."""
+        k = list(info.k)
+        if len(k) != 9 or k[0] <= 0 or k[4] <= 0:
+            return None  # uncalibrated camera: K is all zeros
+        return cls(fx=k[0], fy=k[4], cx=k[2], cy=k[5])
+
+    @classmethod
+    def default_for(cls, width: int, height: int) -> "Intrinsics":
+        return cls(fx=float(width), fy=float(width), cx=width / 2.0, cy=height / 2.0)
+
+    def back_project(self, pixels: np.ndarray, depth) -> np.ndarray:
+        """(M,2) pixels and a depth (scalar or (M,)) in metres -> (M,3) points z = depth."""
+        pixels = np.asarray(pixels, float)
+        z = np.broadcast_to(np.asarray(depth, float), pixels.shape[:-1])
+        x = (pixels[..., 0] - self.cx) * z / self.fx
+        y = (pixels[..., 1] - self.cy) * z / self.fy
+        return np.stack([x, y, z], axis=-1)
+
+
+def _window_depths(keypoints: np.ndarray, depth_m: np.ndarray, window: int) -> np.ndarray:
+    """(N, K, window^2) depth samples around each keypoint; NaN outside the image or for NaN pixels."""
+    height, width = depth_m.shape
+    half = window // 2
+    offsets = np.arange(-half, window - half)
+    pixels = np.clip(np.nan_to_num(keypoints[..., :2]), -1e6, 1e6)  # NaN / inf rows are masked below
+    u = np.round(pixels[..., 0]).astype(np.int64)
+    v = np.round(pixels[..., 1]).astype(np.int64)
+    finite = np.isfinite(keypoints[..., :2]).all(-1)
+    us = np.broadcast_to(u[..., None, None] + offsets[None, :], (*u.shape, window, window)).reshape(*u.shape, -1)
+    vs = np.broadcast_to(v[..., None, None] + offsets[:, None], (*v.shape, window, window)).reshape(*v.shape, -1)
+    inside = (us >= 0) & (us < width) & (vs >= 0) & (vs < height) & finite[..., None]
+    samples = depth_m[np.clip(vs, 0, height - 1), np.clip(us, 0, width - 1)].astype(np.float64)
+    return np.where(inside, samples, np.nan)
+
+
+def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
+    """np.nanmedian without its all-NaN RuntimeWarning (all-NaN slices give NaN)."""
+    count = np.isfinite(values).sum(axis)
+    ordered = np.sort(values, axis=axis)  # NaN sorts last
+    low = np.take_along_axis(ordered, np.expand_dims(np.maximum(count - 1, 0) // 2, axis), axis).squeeze(axis)
+    high = np.take_along_axis(ordered, np.expand_dims(np.maximum(count, 1) // 2, axis), axis).squeeze(axis)
+    return np.where(count > 0, (low + high) / 2, np.nan)
+
+
+def keypoints_to_3d(keypoints: np.ndarray, depth_m: np.ndarray, intrinsics: Intrinsics, window: int = 5,
+                    max_deviation_m: float = 0.5, min_m: float = 0.1, max_m: float = 20.0,
+                    score_threshold: float = 0.0, depth_scale: float = 1.0) -> np.ndarray:
+    """(N, K, 3) pixels + score and a depth image -> (N, K, 3) x, y, z in metres.
+
+    The depth image is in metres, or in units of ``depth_scale`` metres (e.g. uint16 millimetres
+    with 0.001): only the sampled windows are converted. Zero and NaN pixels are no reading.
+
+    NaN x, y, z where a joint has no valid depth. Only joints scoring >= ``score_threshold`` vote
+    for the person's median depth (all joints when none of those has depth).
+    """
+    keypoints = np.asarray(keypoints, np.float64).reshape(-1, *np.shape(keypoints)[-2:])
+    if keypoints.shape[0] == 0:
+        return np.zeros((0, keypoints.shape[1], 3), np.float32)
+    samples = _window_depths(keypoints, depth_m, window) * depth_scale
+    with np.errstate(invalid="ignore"):
+        samples = np.where((samples > 0) & (samples >= min_m) & (samples <= max_m), samples, np.nan)  # 0: no reading
+    joint_z = _nanmedian(samples, axis=-1)
+    voting = np.where(keypoints[..., 2] >= score_threshold, joint_z, np.nan)
+    unsure = ~np.isfinite(voting).any(axis=-1, keepdims=True)  # no confident joint with depth: all vote
+    voting = np.where(unsure, joint_z, voting)
+    person_z = _nanmedian(voting, axis=-1)  # (N,)
+    # second pass: only the pixels near the person's depth count for each joint
+    with np.errstate(invalid="ignore"):
+        near = np.abs(samples - person_z[:, None, None]) <= max_deviation_m
+    joint_z = _nanmedian(np.where(near, samples, np.nan), axis=-1)
+    return intrinsics.back_project(keypoints[..., :2], joint_z).astype(np.float32)

@@ -1,0 +1,148 @@
+"""Person identities across frames (numpy only): detector ids -> stable integers, or a box tracker.
+
+Row i of every output stays detection i; these only say *which person* row i is:
+
+- ``IdRegistry``: a detector's own ids (``Detection2D.id``: any string) mapped to integers
+  1, 2, 3, ... in order of first appearance, stable for the registry's life;
+- ``BoxTracker``: for detectors without ids. Each track predicts its box centre with a
+  constant-velocity model (per second of stamp time) and keeps a smoothed box size (sizes jump
+  with swinging limbs, so they are not extrapolated); detections are assigned to tracks greedily,
+  best pair first, by the IoU of detection and predicted box (at least ``iou_threshold``) times
+  the ratio of their heights (smaller / larger); pairs below the IoU threshold whose centres are
+  less than half the track's height apart (fast motion, a new track's unknown velocity) come
+  after all IoU pairs, nearest first. Unmatched detections open new tracks; tracks
+  unseen for ``max_age_s`` are dropped. Prediction and height keep two people apart when they
+  cross: their boxes move in opposite directions, and the farther person's box, which may lie
+  inside the nearer one's, is shorter.
+
+Id 0 means "no identity" everywhere (the /pose/keypoints ``id`` field).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+NO_ID = 0
+
+
+class IdRegistry:
+    """Strings -> integers from 1, in order of first appearance (never reused)."""
+
+    def __init__(self):
+        self._ids: dict[str, int] = {}
+
+    def lookup(self, keys) -> tuple[np.ndarray, list[tuple[str, int]]]:
+        """(ids uint32 (N,), [(key, id) first seen in this call]) for ``keys`` (N strings)."""
+        ids, new = np.zeros(len(keys), np.uint32), []
+        for i, key in enumerate(keys):
+            if key not in self._ids:
+                self._ids[key] = len(self._ids) + 1
+                new.append((key, self._ids[key]))
+            ids[i] = self._ids[key]
+        return ids, new
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of x1, y1, x2, y2 boxes."""
+    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def _to_cxcywh(boxes):
+    boxes = np.asarray(boxes, float)
+    return np.concatenate([(boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]], axis=-1)
+
+
+def _to_xyxy(state):
+    return np.concatenate([state[..., :2] - state[..., 2:] / 2, state[..., :2] + state[..., 2:] / 2], axis=-1)
+
+
+def greedy_assignment(score: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """(row, column) pairs, best score first, each row and column used once, score > threshold."""
+    pairs = []
+    if score.size == 0:
+        return pairs
+    score = score.copy()
+    while True:
+        r, c = np.unravel_index(np.argmax(score), score.shape)
+        if not score[r, c] > threshold:
+            return pairs
+        pairs.append((int(r), int(c)))
+        score[r, :] = -np.inf
+        score[:, c] = -np.inf
+
+
+@dataclass
+class _Track:
+    id: int
+    state: np.ndarray  # cx, cy, w, h
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # centre per second; size entries stay 0
+    stamp: float = 0.0  # last seen (s)
+
+
+class BoxTracker:
+    """Constant-velocity IoU tracker; ``update`` gives each detection a track id."""
+
+    def __init__(self, iou_threshold: float = 0.2, max_age_s: float = 1.0, velocity_smoothing: float = 0.5):
+        self.iou_threshold = iou_threshold
+        self.max_age_s = max_age_s
+        self.velocity_smoothing = velocity_smoothing  # weight of the newest velocity measurement
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+        self.lost: list[int] = []  # ids dropped by the last update
+
+    @property
+    def active_ids(self) -> list[int]:
+        return [t.id for t in self._tracks]
+
+    def reset(self) -> None:
+        self.lost = self.active_ids
+        self._tracks = []
+
+    def _match_scores(self, predicted: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(tracks, detections) score: > 0 may match, higher first; IoU pairs score above the rest."""
+        iou = box_iou(predicted, boxes)
+        track_h = np.maximum(predicted[:, 3] - predicted[:, 1], 1e-6)[:, None]
+        box_h = np.maximum(boxes[:, 3] - boxes[:, 1], 1e-6)[None, :]
+        height_ratio = np.minimum(track_h, box_h) / np.maximum(track_h, box_h)
+        centre_distance = np.linalg.norm(_to_cxcywh(predicted)[:, None, :2] - _to_cxcywh(boxes)[None, :, :2], axis=2)
+        closeness = np.clip(1.0 - centre_distance / (0.5 * track_h), 0.0, 1.0)
+        fallback = self.iou_threshold * height_ratio * closeness * 0.5  # always below an IoU pair's score
+        return np.where(iou >= self.iou_threshold, (1.0 + iou) * height_ratio, fallback)
+
+    def update(self, boxes: np.ndarray, stamp_s: float) -> np.ndarray:
+        """Track ids (uint32, (N,)) for ``boxes`` (N, 4) seen at ``stamp_s`` seconds."""
+        boxes = np.asarray(boxes, float).reshape(-1, 4)
+        if self._tracks and stamp_s < max(t.stamp for t in self._tracks):
+            self.reset()  # time went backwards (bag loop, sim reset): start over
+        else:
+            self.lost = []
+        predicted = np.array([_to_xyxy(t.state + t.velocity * (stamp_s - t.stamp)) for t in self._tracks]).reshape(-1, 4)
+        pairs = greedy_assignment(self._match_scores(predicted, boxes), 0.0)
+        ids = np.zeros(len(boxes), np.uint32)
+        measured = _to_cxcywh(boxes)
+        for track_index, box_index in pairs:
+            track = self._tracks[track_index]
+            dt = stamp_s - track.stamp
+            w = self.velocity_smoothing
+            if dt > 0:
+                track.velocity[:2] = w * (measured[box_index, :2] - track.state[:2]) / dt + (1 - w) * track.velocity[:2]
+            track.state = np.concatenate([measured[box_index, :2], w * measured[box_index, 2:] + (1 - w) * track.state[2:]])
+            track.stamp = stamp_s
+            ids[box_index] = track.id
+        for box_index in np.flatnonzero(ids == NO_ID):
+            self._tracks.append(_Track(id=self._next_id, state=measured[box_index], stamp=stamp_s))
+            ids[box_index] = self._next_id
+            self._next_id += 1
+        kept = [t for t in self._tracks if stamp_s - t.stamp <= self.max_age_s]
+        self.lost += [t.id for t in self._tracks if stamp_s - t.stamp > self.max_age_s]
+        self._tracks = kept
+        return ids
