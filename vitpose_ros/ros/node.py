@@ -29,6 +29,7 @@ from visualization_msgs.msg import MarkerArray
 from ..core.draw import draw_poses
 from ..core.engine import DEFAULT_ENGINE_CACHE, ModelError
 from ..core.estimator import PoseEstimator
+from ..core.model_files import fetch_command
 from ..core.preprocess import sanitize_boxes
 from .conversions import (UnsupportedEncoding, compressed_to_rgb, detections_to_boxes, image_to_rgb,
                           keypoints_to_cloud, rgb_to_image)
@@ -87,12 +88,14 @@ class PoseNode(Node):
         p = self.params
         if p["model_size"] not in MODEL_SIZES:
             raise StartupError(f"model_size must be one of {', '.join(MODEL_SIZES)}, got {p['model_size']!r}")
-        path = pathlib.Path(p["model_path"]).expanduser() if p["model_path"] else default_model_path(p["model_size"])
+        default_path = default_model_path(p["model_size"])
+        path = pathlib.Path(p["model_path"]).expanduser() if p["model_path"] else default_path
         if not path.is_file():
+            fetch = fetch_command(p["model_size"]) + ("" if path == default_path else f" --output {path}")
             raise StartupError(
-                f"model file not found: {path}. Get a model by exporting a ViTPose checkpoint: "
-                f"python -m vitpose_ros.model.export --checkpoint vitpose-{p['model_size']}.pth --output {path} "
-                "(or run the shipped demo: ros2 launch vitpose_ros demo.launch.py)")
+                f"model file not found: {path}. Download and export ViTPose-{p['model_size'].upper()}: {fetch} "
+                f"(or export a checkpoint you have: python -m vitpose_ros.model.export --checkpoint CHECKPOINT "
+                f"--output {path}; or run the shipped demo: ros2 launch vitpose_ros demo.launch.py)")
         try:
             estimator = PoseEstimator(
                 path, providers=list(p["providers"]), fp16=p["fp16"],

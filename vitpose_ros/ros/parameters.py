@@ -5,20 +5,13 @@ it; ``PoseNode`` declares them all up front from this table.
 """
 from __future__ import annotations
 
-import os
-import pathlib
-
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 
 from ..core.engine import DEFAULT_ENGINE_CACHE
+from ..core.model_files import MODEL_SIZES, default_model_path, model_dir  # noqa: F401 (re-exported)
 
 NODE_NAME = "vitpose"
-MODEL_SIZES = ("s", "b", "l", "h")
-DEFAULT_MODEL_DIR = pathlib.Path(os.environ.get("VITPOSE_MODEL_DIR", pathlib.Path.home() / ".local/share/vitpose_ros/models"))
-
-
-def default_model_path(size: str) -> pathlib.Path:
-    return DEFAULT_MODEL_DIR / f"vitpose_{size}_coco.onnx"
+DEFAULT_MODEL_DIR = model_dir()  # at import; default_model_path() reads $VITPOSE_MODEL_DIR on each call
 
 
 def _float_range(low, high):
