@@ -1,7 +1,8 @@
 """The ROS 2 pose node: camera image + person detections in, keypoints and RViz markers out.
 
 Subscribed (remappable):  camera/image_raw (Image; or camera/image_raw/compressed with
-                          compressed:=true), detections (vision_msgs/Detection2DArray, unless
+                          compressed:=true), detections (vision_msgs/Detection2DArray, or
+                          yolo_msgs/DetectionArray with detections_type:=yolo_msgs; unless
                           use_detections:=false), camera/camera_info (optional, markers only)
 Published:                pose/keypoints (PointCloud2, persons x keypoints: x, y, score),
                           pose/markers (MarkerArray), pose/image (only while subscribed),
@@ -13,6 +14,7 @@ slower than the camera (older pairs are dropped and counted).
 """
 from __future__ import annotations
 
+import importlib
 import pathlib
 import threading
 import time
@@ -31,7 +33,7 @@ from ..core.engine import DEFAULT_ENGINE_CACHE, ModelError
 from ..core.estimator import PoseEstimator
 from ..core.model_files import fetch_command
 from ..core.preprocess import sanitize_boxes
-from .conversions import (UnsupportedEncoding, compressed_to_rgb, detections_to_boxes, image_to_rgb,
+from .conversions import (DETECTION_READERS, UnsupportedEncoding, compressed_to_rgb, image_to_rgb,
                           keypoints_to_cloud, rgb_to_image)
 from .markers import Intrinsics, pose_markers
 from .parameters import LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, default_model_path
@@ -123,12 +125,8 @@ class PoseNode(Node):
         self.create_subscription(CameraInfo, "camera/camera_info", self._on_camera_info, qos)
         topics = [image_sub.topic_name]
         if p["use_detections"]:
-            try:
-                from vision_msgs.msg import Detection2DArray
-            except ImportError:
-                raise StartupError("vision_msgs is not installed (apt install ros-$ROS_DISTRO-vision-msgs), "
-                                   "or run without detections: use_detections:=false") from None
-            topics.append(self.create_subscription(Detection2DArray, "detections", self._on_detections, qos).topic_name)
+            message_type, self._read_persons = _detection_message(p["detections_type"])
+            topics.append(self.create_subscription(message_type, "detections", self._on_detections, qos).topic_name)
         self.get_logger().info(
             f"subscribing {', '.join(topics)} with QoS {p['qos_reliability']} depth {p['qos_depth']} "
             "(best_effort receives from best-effort and reliable publishers; reliable only from reliable ones)")
@@ -222,7 +220,7 @@ class PoseNode(Node):
             x, y, w, h = (list(p["roi"]) + [0, 0, 0, 0])[:4]
             boxes = np.array([[x, y, x + w, y + h]], float) if w > 0 and h > 0 else np.array([[0.0, 0.0, width, height]])
         else:
-            boxes, _ = detections_to_boxes(detections_msg, p["person_class_ids"], p["min_box_score"], p["max_persons"])
+            boxes = self._read_persons(detections_msg, p["person_class_ids"], p["min_box_score"], p["max_persons"]).boxes
         clipped, valid = sanitize_boxes(boxes, width, height)
         if not valid.all():
             self.get_logger().warning(
@@ -280,6 +278,21 @@ class PoseNode(Node):
             self._wakeup.notify()
         self._worker.join(timeout=5.0)
         super().destroy_node()
+
+
+def _detection_message(detections_type: str):
+    """(message class, reader) for the detections_type parameter; imported only when selected."""
+    if detections_type not in DETECTION_READERS:
+        raise StartupError(f"detections_type must be one of {', '.join(DETECTION_READERS)}, got {detections_type!r}")
+    package, type_name, reader = DETECTION_READERS[detections_type]
+    try:
+        module = importlib.import_module(f"{package}.msg")
+    except ImportError:
+        install = {"vision_msgs": "apt install ros-$ROS_DISTRO-vision-msgs",
+                   "yolo_msgs": "build yolo_ros's yolo_msgs in your workspace (github.com/mgonzs13/yolo_ros)"}[package]
+        raise StartupError(f"detections_type is {detections_type} but {package} is not installed ({install}), "
+                           "or pick the other detections_type, or run without detections: use_detections:=false") from None
+    return getattr(module, type_name), reader
 
 
 def _header_now(node: Node):
