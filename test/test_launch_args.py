@@ -162,13 +162,17 @@ PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES
 def test_fastdds_profile_is_the_shipped_one_unless_the_user_chose(monkeypatch, tmp_path):
     for name in PROFILE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROS_DISTRO", "kilted")  # Fast DDS 3
     shipped = SHARE / "config" / "fastdds_large_frames.xml"
     assert shipped.is_file()
-    assert config()["environment"] == {name: str(shipped) for name in PROFILE_VARIABLES}
+    assert config()["environment"] == {"FASTDDS_DEFAULT_PROFILES_FILE": str(shipped)}
     assert config(fastdds_profile="none")["environment"] == {}
     own = tmp_path / "mine.xml"
     own.write_text("<dds/>")
-    assert config(fastdds_profile=str(own))["environment"] == {name: str(own) for name in PROFILE_VARIABLES}
+    assert config(fastdds_profile=str(own))["environment"] == {"FASTDDS_DEFAULT_PROFILES_FILE": str(own)}
+    for distro in ("humble", "jazzy"):  # Fast DDS 2 reads the older variable
+        monkeypatch.setenv("ROS_DISTRO", distro)
+        assert config()["environment"] == {"FASTRTPS_DEFAULT_PROFILES_FILE": str(shipped)}
     for name in PROFILE_VARIABLES:  # a profile the user set in the shell stands, whichever variable
         monkeypatch.setenv(name, str(own))
         assert config()["environment"] == {}
@@ -398,8 +402,9 @@ def test_pose_launch_sets_the_fastdds_profile_before_the_node(load_launch_file, 
     actions = _run_opaque_function(load_launch_file("pose.launch.py"))
     *environment, node = actions
     assert type(node).__name__ == "Node"
-    assert {a.args for a in environment} == {(name, str(SHARE / "config" / "fastdds_large_frames.xml"))
-                                             for name in PROFILE_VARIABLES}
+    assert [a.args for a in environment] == [(name, str(SHARE / "config" / "fastdds_large_frames.xml"))
+                                             for name in config()["environment"]]
+    assert len(environment) == 1
     untouched = _run_opaque_function(load_launch_file("pose.launch.py"), fastdds_profile="none")
     assert [type(a).__name__ for a in untouched] == ["Node"]
 

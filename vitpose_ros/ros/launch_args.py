@@ -20,8 +20,10 @@ LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
 DETECTIONS_TYPES = ("vision_msgs", "yolo_msgs")  # the same as parameters.DETECTIONS_TYPES
 RVIZ_CONFIG = "pose.rviz"
 FASTDDS_PROFILE = "fastdds_large_frames.xml"  # in config/: camera frames between processes
-# Fast DDS 3 (Kilted and later) reads the first, Fast DDS 2 (Humble, Jazzy) the second.
+# Fast DDS 3 (Kilted and later) reads the first, Fast DDS 2 (Humble, Jazzy) the second; setting
+# the old one on Fast DDS 3 draws a deprecation warning, so only the distribution's own is set.
 FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+FASTDDS_2_DISTROS = ("humble", "iron", "jazzy")
 
 # (name, default, description), in the order `ros2 launch ... --show-args` lists them.
 LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
@@ -132,7 +134,7 @@ def package_share_dir() -> pathlib.Path:
 
 
 def dds_environment(profile, share_dir, environ=None) -> dict[str, str]:
-    """Environment variables that make the launched processes use a Fast DDS profile.
+    """The environment variable that makes the launched processes use a Fast DDS profile.
 
     ``auto``: the shipped large-frames profile, unless the user already names a profile file in
     ``environ`` (their choice stands); ``none``: nothing; else the path of an XML profile.
@@ -149,7 +151,8 @@ def dds_environment(profile, share_dir, environ=None) -> dict[str, str]:
         path = pathlib.Path(text).expanduser()
         if not path.is_file():
             raise ValueError(f"launch argument fastdds_profile: {path} is not a file (use auto, none or an XML file)")
-    return {name: str(path) for name in FASTDDS_PROFILE_VARIABLES}
+    fastdds_2 = environ.get("ROS_DISTRO", "").lower() in FASTDDS_2_DISTROS
+    return {FASTDDS_PROFILE_VARIABLES[1] if fastdds_2 else FASTDDS_PROFILE_VARIABLES[0]: str(path)}
 
 
 def node_configuration(args: dict, share_dir) -> dict:

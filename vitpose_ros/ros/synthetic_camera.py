@@ -9,6 +9,8 @@ with the same header. ``mode`` "animated": figures move smoothly between random 
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -16,6 +18,8 @@ from std_msgs.msg import Header
 
 from .. import synthetic
 from .conversions import boxes_to_detections, keypoints_to_cloud, rgb_to_image
+
+STAMP_HISTORY = 1000  # frames whose stamps the camera remembers (frame_number)
 
 
 class AnimatedPeople:
@@ -79,8 +83,14 @@ class SyntheticCamera(Node):
 
         self.detections_pub = self.create_publisher(Detection2DArray, "detections", 10)
         self.frame_index = 0
-        self.published_stamps: list[int] = []  # stamp (ns) of frame i, for matching results to frames
+        # stamp (ns) -> frame number of the latest frames, for matching results to frames; bounded so
+        # a camera that runs for hours keeps no growing history
+        self.recent_stamps: OrderedDict[int, int] = OrderedDict()
         self.timer = self.create_timer(1.0 / p["rate"], self.publish_frame)
+
+    def frame_number(self, stamp_ns: int) -> int | None:
+        """Which frame had this stamp (None: not published, or older than the last STAMP_HISTORY)."""
+        return self.recent_stamps.get(stamp_ns)
 
     def render(self, index: int):
         if self.params["mode"] == "held_out":
@@ -96,7 +106,9 @@ class SyntheticCamera(Node):
             return
         image, boxes, truth = self.render(self.frame_index)
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params["frame_id"])
-        self.published_stamps.append(header.stamp.sec * 1_000_000_000 + header.stamp.nanosec)
+        self.recent_stamps[header.stamp.sec * 1_000_000_000 + header.stamp.nanosec] = self.frame_index
+        if len(self.recent_stamps) > STAMP_HISTORY:
+            self.recent_stamps.popitem(last=False)
         self.truth_pub.publish(keypoints_to_cloud(truth, header))
         self.info_pub.publish(camera_info(header, image.shape[1], image.shape[0]))
         self.image_pub.publish(rgb_to_image(image, header))
