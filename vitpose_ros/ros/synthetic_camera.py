@@ -29,7 +29,10 @@ class AnimatedPeople:
         self.rng = np.random.default_rng(seed)
         self.seed, self.width, self.height = seed, width, height
         self.seconds_per_pose = seconds_per_pose
+        # per figure, the key poses of segments first_segment, first_segment + 1, ...; segments the
+        # animation has moved past are dropped, so hours of animation keep a few poses each
         self.keyposes = [[self._new_pose()] for _ in range(num_people)]
+        self.first_segment = 0
 
     def _new_pose(self):
         return synthetic.sample_pose(self.rng, self.width, self.height)
@@ -37,12 +40,16 @@ class AnimatedPeople:
     def poses_at(self, t: float):
         segment, frac = divmod(t / self.seconds_per_pose, 1.0)
         segment = int(segment)
+        if segment < self.first_segment:
+            raise ValueError(f"the animation only moves forward: t={t} is before segment {self.first_segment}")
         eased = frac * frac * (3 - 2 * frac)
         poses = []
         for track in self.keyposes:
-            while len(track) < segment + 2:
+            while self.first_segment + len(track) < segment + 2:
                 track.append(self._new_pose())
-            poses.append(synthetic.interpolate_pose(track[segment], track[segment + 1], eased))
+            del track[:segment - self.first_segment]
+            poses.append(synthetic.interpolate_pose(track[0], track[1], eased))
+        self.first_segment = segment
         # Far figures (smaller) first: the renderer draws in list order, nearest last.
         return sorted(poses, key=lambda p: p.height)
 
