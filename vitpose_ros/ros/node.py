@@ -22,6 +22,7 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -118,10 +119,14 @@ class PoseNode(Node):
         if reliability is None:
             raise StartupError(f"qos_reliability must be best_effort or reliable, got {p['qos_reliability']!r}")
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p["qos_depth"], reliability=reliability)
+        # DDS tells us of images that never reached the node (best effort: gaps in the stream)
+        self.images_lost = 0
+        events = SubscriptionEventCallbacks(message_lost=self._on_images_lost)
         if p["compressed"]:
-            image_sub = self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_image, qos)
+            image_sub = self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_image, qos,
+                                                 event_callbacks=events)
         else:
-            image_sub = self.create_subscription(Image, "camera/image_raw", self._on_image, qos)
+            image_sub = self.create_subscription(Image, "camera/image_raw", self._on_image, qos, event_callbacks=events)
         self.create_subscription(CameraInfo, "camera/camera_info", self._on_camera_info, qos)
         topics = [image_sub.topic_name]
         if p["use_detections"]:
@@ -144,6 +149,9 @@ class PoseNode(Node):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.intrinsics = Intrinsics.from_camera_info(msg)
+
+    def _on_images_lost(self, info) -> None:
+        self.images_lost += info.total_count_change
 
     def _on_image(self, msg) -> None:
         if not self.params["use_detections"]:
@@ -259,6 +267,7 @@ class PoseNode(Node):
             "frames_processed": str(self.stats.frames_processed),
             "frames_dropped": str(self.frames_dropped),
             "frames_skipped_bad_input": str(self.stats.frames_skipped),
+            "frames_lost_before_node": str(self.images_lost),
             "detections_dropped": str(counters.detections_dropped),
             "images_waiting": str(images_cached),
             "detections_waiting": str(detections_cached),
