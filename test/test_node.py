@@ -279,6 +279,14 @@ def test_missing_model_fails_at_start_with_a_clear_message(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in output  # one fatal line, not a crash while shutting down
     assert str(missing) in output and "python -m vitpose_ros.model.export" in output
+    assert f"python -m vitpose_ros.model.fetch --model b --output {missing}" in output
+    # the default model file (what pose.launch.py model:=s loads): the exact fetch command, nothing to add
+    env = dict(os.environ, VITPOSE_MODEL_DIR=str(tmp_path / "models"))
+    result = subprocess.run([sys.executable, "-m", "vitpose_ros.ros.node", "--ros-args", "-p", "model_size:=s"],
+                            capture_output=True, text=True, timeout=60, env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and str(tmp_path / "models" / "vitpose_s_coco.onnx") in output
+    assert "python -m vitpose_ros.model.fetch --model s " in output
     (tmp_path / "junk.onnx").write_text("not a model")
     result = subprocess.run([sys.executable, "-m", "vitpose_ros.ros.node", "--ros-args", "-p",
                              f"model_path:={tmp_path / 'junk.onnx'}"], capture_output=True, text=True, timeout=60)

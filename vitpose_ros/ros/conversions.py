@@ -5,8 +5,9 @@
 - keypoints: (N,K,3) <-> ``sensor_msgs/PointCloud2`` organised as persons x keypoints, fields
   x, y (image pixels), score (float32 LE), id (uint32 track id); in 3D x, y, z (metres), score, id;
 - depth: ``sensor_msgs/Image`` 16UC1 (mm) / 32FC1 (m) <-> float32 metres;
-- detections: ``vision_msgs/Detection2DArray`` -> person boxes (read by attribute: this module does
-  not import vision_msgs, so it loads where vision_msgs is absent).
+- detections: ``vision_msgs/Detection2DArray`` or yolo_ros's ``yolo_msgs/DetectionArray`` -> person
+  boxes, scores and detector ids (read by attribute: this module imports neither message package,
+  so it loads where they are absent).
 
 A consumer needs only ``keypoints_from_cloud``:
 
@@ -17,6 +18,8 @@ A consumer needs only ``keypoints_from_cloud``:
             print(person[0])                    # nose (COCO) as x, y, score
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -238,31 +241,75 @@ def depth_to_image(depth_m: np.ndarray, header, encoding: str = "16UC1") -> Imag
     return msg
 
 
-def detections_to_boxes(msg, class_ids, min_score: float, max_persons: int, with_ids: bool = False):
-    """Detection2DArray -> person boxes (M,4) x1,y1,x2,y2 and their scores, in detection order
-    (and with ``with_ids`` a third item: the kept detections' ``id`` strings, "" where none).
+class PersonBoxes(NamedTuple):
+    """Person detections of one frame, in detection order: row i of each belongs to detection i."""
+
+    boxes: np.ndarray  # (M, 4) float64 x1, y1, x2, y2 in pixels
+    scores: np.ndarray  # (M,) float64
+    ids: list[str]  # the detector's id of each ('' when it gives none; yolo_ros: the track id when tracking)
+
+
+def _select_persons(candidates, min_score: float, max_persons: int) -> PersonBoxes:
+    """(box, score, id) of the person detections -> those scoring >= min_score, at most max_persons.
+
+    Above ``max_persons`` the highest-scoring are kept; the kept ones stay in detection order, so row
+    i of /pose/keypoints is the i-th kept detection.
+    """
+    kept = [c for c in candidates if c[1] >= min_score]
+    if not kept:
+        return PersonBoxes(np.zeros((0, 4)), np.zeros(0), [])
+    scores = np.asarray([score for _, score, _ in kept], np.float64)
+    order = np.sort(np.argsort(-scores, kind="stable")[:max_persons])
+    return PersonBoxes(np.asarray([kept[i][0] for i in order], np.float64).reshape(-1, 4), scores[order],
+                       [kept[i][2] for i in order])
+
+
+def _corners(center_x, center_y, width, height) -> tuple[float, float, float, float]:
+    return center_x - width / 2, center_y - height / 2, center_x + width / 2, center_y + height / 2
+
+
+def vision_person_boxes(msg, class_ids, min_score: float, max_persons: int) -> PersonBoxes:
+    """vision_msgs/Detection2DArray -> PersonBoxes.
 
     A detection counts as a person when one of its hypotheses has a class id in ``class_ids``
-    (strings compared exactly) with score >= ``min_score``; its best such score is its score.
-    Above ``max_persons`` the highest-scoring ones are kept; the kept ones stay in the order the
-    detector gave them, so row i of /pose/keypoints is the i-th kept detection.
+    (strings compared exactly); its best such score is its score. Its ``id`` is its id.
     """
     wanted = set(class_ids)
-    boxes, scores, ids = [], [], []
+    candidates = []
     for detection in msg.detections:
-        score = max((h.hypothesis.score for h in detection.results if h.hypothesis.class_id in wanted),
-                    default=None)
-        if score is None or score < min_score:
-            continue
-        center, size_x, size_y = detection.bbox.center.position, detection.bbox.size_x, detection.bbox.size_y
-        boxes.append((center.x - size_x / 2, center.y - size_y / 2, center.x + size_x / 2, center.y + size_y / 2))
-        scores.append(score)
-        ids.append(detection.id)
-    if not boxes:
-        return (np.zeros((0, 4)), np.zeros(0)) + (([],) if with_ids else ())
-    order = np.sort(np.argsort(-np.asarray(scores), kind="stable")[:max_persons])
-    kept = np.asarray(boxes, np.float64)[order], np.asarray(scores, np.float64)[order]
-    return kept + (([ids[i] for i in order],) if with_ids else ())
+        score = max((h.hypothesis.score for h in detection.results if h.hypothesis.class_id in wanted), default=None)
+        if score is not None:
+            center = detection.bbox.center.position
+            candidates.append((_corners(center.x, center.y, detection.bbox.size_x, detection.bbox.size_y),
+                               score, detection.id))
+    return _select_persons(candidates, min_score, max_persons)
+
+
+def yolo_person_boxes(msg, class_ids, min_score: float, max_persons: int) -> PersonBoxes:
+    """yolo_msgs/DetectionArray (yolo_ros) -> PersonBoxes.
+
+    A detection counts as a person when its ``class_name`` or its ``class_id`` (as text) is in
+    ``class_ids``: the default ["person", "0"] matches COCO-trained YOLO models either way. Its
+    ``id`` is yolo_ros's track id (empty unless tracking is on). The box's rotation is ignored.
+    """
+    wanted = set(class_ids)
+    candidates = [(_corners(d.bbox.center.position.x, d.bbox.center.position.y, d.bbox.size.x, d.bbox.size.y),
+                   d.score, d.id)
+                  for d in msg.detections if d.class_name in wanted or str(d.class_id) in wanted]
+    return _select_persons(candidates, min_score, max_persons)
+
+
+# detections_type parameter -> (message package, message type, reader)
+DETECTION_READERS = {
+    "vision_msgs": ("vision_msgs", "Detection2DArray", vision_person_boxes),
+    "yolo_msgs": ("yolo_msgs", "DetectionArray", yolo_person_boxes),
+}
+
+
+def detections_to_boxes(msg, class_ids, min_score: float, max_persons: int) -> tuple[np.ndarray, np.ndarray]:
+    """Detection2DArray -> person boxes (M,4) x1,y1,x2,y2 and their scores (see vision_person_boxes)."""
+    persons = vision_person_boxes(msg, class_ids, min_score, max_persons)
+    return persons.boxes, persons.scores
 
 
 def boxes_to_detections(boxes_xyxy, header, class_id: str = "person", scores=None, ids=None):

@@ -6,6 +6,7 @@ without a ROS launch installation.
 """
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import sys
@@ -16,9 +17,15 @@ EXECUTABLE = "pose_node"
 MODEL_SIZES = ("s", "b", "l", "h")
 PROVIDERS = ("tensorrt", "cuda", "cpu")
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
+DETECTIONS_TYPES = ("vision_msgs", "yolo_msgs")  # the same as parameters.DETECTIONS_TYPES
 RVIZ_CONFIG = "pose.rviz"
 RVIZ_CONFIG_3D = "pose_3d.rviz"  # with depth: 3D skeletons and the depth image
 TRACKERS = ("none", "iou")  # the same as vitpose_ros.ros.parameters.TRACKERS
+FASTDDS_PROFILE = "fastdds_large_frames.xml"  # in config/: camera frames between processes
+# Fast DDS 3 (Kilted and later) reads the first, Fast DDS 2 (Humble, Jazzy) the second; setting
+# the old one on Fast DDS 3 draws a deprecation warning, so only the distribution's own is set.
+FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+FASTDDS_2_DISTROS = ("humble", "iron", "jazzy")
 
 # (name, default, description), in the order `ros2 launch ... --show-args` lists them.
 LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
@@ -27,8 +34,8 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
                        "(or under $VITPOSE_MODEL_DIR)."),
     ("image", "/camera/image_raw", "Input image topic (sensor_msgs/Image); with compressed:=true its /compressed "
                                    "sub-topic is used."),
-    ("detections", "/detections", "Person detections topic (vision_msgs/Detection2DArray), used when "
-                                  "use_detections is true."),
+    ("detections", "/detections", "Person detections topic (vision_msgs/Detection2DArray, or yolo_msgs/DetectionArray "
+                                  "with detections_type:=yolo_msgs), used when use_detections is true."),
     ("camera_info", "/camera/camera_info", "Camera info topic (sensor_msgs/CameraInfo) for placing the RViz markers."),
     ("compressed", "false", "Subscribe to <image>/compressed (sensor_msgs/CompressedImage) instead of the raw image."),
     ("use_detections", "true", "Estimate poses in the detected person boxes; false: the whole frame is one person."),
@@ -42,6 +49,11 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
     ("namespace", "", "Namespace of the pose node; its relative topics (pose/...) move under it."),
     ("rviz", "false", "Also start rviz2 with config/pose.rviz (markers, annotated image, input image)."),
     ("log_level", "info", "Log level of the pose node: debug, info, warn, error or fatal."),
+    ("detections_type", "vision_msgs", "Message type on the detections topic: vision_msgs (Detection2DArray) or "
+                                       "yolo_msgs (yolo_ros DetectionArray)."),
+    ("fastdds_profile", "auto", "Fast DDS profile for this launch's processes: auto (config/fastdds_large_frames.xml, "
+                                "so large camera frames arrive, unless FASTDDS_/FASTRTPS_DEFAULT_PROFILES_FILE is "
+                                "set), none, or an XML file."),
 ]
 ARGUMENT_NAMES = tuple(name for name, _, _ in LAUNCH_ARGUMENTS)
 DEFAULTS = {name: default for name, default, _ in LAUNCH_ARGUMENTS}
@@ -127,12 +139,34 @@ def package_share_dir() -> pathlib.Path:
     return source_tree
 
 
+def dds_environment(profile, share_dir, environ=None) -> dict[str, str]:
+    """The environment variable that makes the launched processes use a Fast DDS profile.
+
+    ``auto``: the shipped large-frames profile, unless the user already names a profile file in
+    ``environ`` (their choice stands); ``none``: nothing; else the path of an XML profile.
+    """
+    environ = os.environ if environ is None else environ
+    text = str(profile).strip()
+    if text.lower() == "none":
+        return {}
+    if text.lower() == "auto":
+        if any(environ.get(name) for name in FASTDDS_PROFILE_VARIABLES):
+            return {}
+        path = pathlib.Path(share_dir) / "config" / FASTDDS_PROFILE
+    else:
+        path = pathlib.Path(text).expanduser()
+        if not path.is_file():
+            raise ValueError(f"launch argument fastdds_profile: {path} is not a file (use auto, none or an XML file)")
+    fastdds_2 = environ.get("ROS_DISTRO", "").lower() in FASTDDS_2_DISTROS
+    return {FASTDDS_PROFILE_VARIABLES[1] if fastdds_2 else FASTDDS_PROFILE_VARIABLES[0]: str(path)}
+
+
 def node_configuration(args: dict, share_dir) -> dict:
     """Launch argument values (strings, as launch gives them) -> what the pose node is started with.
 
     Returns {"parameters_file", "parameters", "remappings", "namespace", "ros_arguments", "rviz",
-    "rviz_config", "rviz_remappings"}. Arguments left out take their LAUNCH_ARGUMENTS default;
-    an unknown or invalid one raises ValueError with a one-line message.
+    "rviz_config", "rviz_remappings", "environment"}. Arguments left out take their
+    LAUNCH_ARGUMENTS default; an unknown or invalid one raises ValueError with a one-line message.
     """
     unknown = sorted(set(args) - set(ARGUMENT_NAMES))
     if unknown:
@@ -158,6 +192,7 @@ def node_configuration(args: dict, share_dir) -> dict:
         "compressed": compressed,
         "tracker": _choice("tracker", values["tracker"], TRACKERS),
         "smoothing": parse_bool("smoothing", values["smoothing"]),
+        "detections_type": _choice("detections_type", values["detections_type"], DETECTIONS_TYPES),
     }
     depth = str(values["depth"]).strip()
     if depth:
@@ -194,6 +229,7 @@ def node_configuration(args: dict, share_dir) -> dict:
         "rviz": parse_bool("rviz", values["rviz"]),
         "rviz_config": str(share_dir / "config" / (RVIZ_CONFIG_3D if depth else RVIZ_CONFIG)),
         "rviz_remappings": rviz_remappings,
+        "environment": dds_environment(values["fastdds_profile"], share_dir),
     }
 
 

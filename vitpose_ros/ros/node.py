@@ -1,7 +1,8 @@
 """The ROS 2 pose node: camera image + person detections in, keypoints and RViz markers out.
 
 Subscribed (remappable):  camera/image_raw (Image; or camera/image_raw/compressed with
-                          compressed:=true), detections (vision_msgs/Detection2DArray, unless
+                          compressed:=true), detections (vision_msgs/Detection2DArray, or
+                          yolo_msgs/DetectionArray with detections_type:=yolo_msgs; unless
                           use_detections:=false), camera/camera_info (optional, markers and 3D),
                           depth/image_raw (with use_depth:=true; 16UC1 mm or 32FC1 m,
                           registered to the colour image)
@@ -19,6 +20,7 @@ slower than the camera (older pairs are dropped and counted).
 """
 from __future__ import annotations
 
+import importlib
 import pathlib
 import threading
 import time
@@ -26,6 +28,7 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -36,10 +39,11 @@ from ..core.depth import Intrinsics, keypoints_to_3d
 from ..core.draw import draw_poses
 from ..core.engine import DEFAULT_ENGINE_CACHE, ModelError
 from ..core.estimator import PoseEstimator
+from ..core.model_files import fetch_command
 from ..core.preprocess import sanitize_boxes
 from ..core.smoothing import KeypointSmoother
 from ..core.tracking import BoxTracker, IdRegistry
-from .conversions import (UnsupportedEncoding, compressed_to_rgb, depth_image_array, detections_to_boxes,
+from .conversions import (DETECTION_READERS, UnsupportedEncoding, compressed_to_rgb, depth_image_array,
                           image_to_rgb, keypoints_3d_to_cloud, keypoints_to_cloud, rgb_to_image)
 from .markers import pose_markers
 from .parameters import LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, TRACKERS, default_model_path
@@ -110,12 +114,14 @@ class PoseNode(Node):
         p = self.params
         if p["model_size"] not in MODEL_SIZES:
             raise StartupError(f"model_size must be one of {', '.join(MODEL_SIZES)}, got {p['model_size']!r}")
-        path = pathlib.Path(p["model_path"]).expanduser() if p["model_path"] else default_model_path(p["model_size"])
+        default_path = default_model_path(p["model_size"])
+        path = pathlib.Path(p["model_path"]).expanduser() if p["model_path"] else default_path
         if not path.is_file():
+            fetch = fetch_command(p["model_size"]) + ("" if path == default_path else f" --output {path}")
             raise StartupError(
-                f"model file not found: {path}. Get a model by exporting a ViTPose checkpoint: "
-                f"python -m vitpose_ros.model.export --checkpoint vitpose-{p['model_size']}.pth --output {path} "
-                "(or run the shipped demo: ros2 launch vitpose_ros demo.launch.py)")
+                f"model file not found: {path}. Download and export ViTPose-{p['model_size'].upper()}: {fetch} "
+                f"(or export a checkpoint you have: python -m vitpose_ros.model.export --checkpoint CHECKPOINT "
+                f"--output {path}; or run the shipped demo: ros2 launch vitpose_ros demo.launch.py)")
         try:
             estimator = PoseEstimator(
                 path, providers=list(p["providers"]), fp16=p["fp16"],
@@ -136,21 +142,21 @@ class PoseNode(Node):
         if reliability is None:
             raise StartupError(f"qos_reliability must be best_effort or reliable, got {p['qos_reliability']!r}")
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p["qos_depth"], reliability=reliability)
+        # DDS tells us of images that never reached the node (best effort: gaps in the stream)
+        self.images_lost = 0
+        events = SubscriptionEventCallbacks(message_lost=self._on_images_lost)
         if p["compressed"]:
-            image_sub = self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_image, qos)
+            image_sub = self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_image, qos,
+                                                 event_callbacks=events)
         else:
-            image_sub = self.create_subscription(Image, "camera/image_raw", self._on_image, qos)
+            image_sub = self.create_subscription(Image, "camera/image_raw", self._on_image, qos, event_callbacks=events)
         self.create_subscription(CameraInfo, "camera/camera_info", self._on_camera_info, qos)
         topics = [image_sub.topic_name]
         if p["use_depth"]:
             topics.append(self.create_subscription(Image, "depth/image_raw", self._on_depth, qos).topic_name)
         if p["use_detections"]:
-            try:
-                from vision_msgs.msg import Detection2DArray
-            except ImportError:
-                raise StartupError("vision_msgs is not installed (apt install ros-$ROS_DISTRO-vision-msgs), "
-                                   "or run without detections: use_detections:=false") from None
-            topics.append(self.create_subscription(Detection2DArray, "detections", self._on_detections, qos).topic_name)
+            message_type, self._read_persons = _detection_message(p["detections_type"])
+            topics.append(self.create_subscription(message_type, "detections", self._on_detections, qos).topic_name)
         self.get_logger().info(
             f"subscribing {', '.join(topics)} with QoS {p['qos_reliability']} depth {p['qos_depth']} "
             "(best_effort receives from best-effort and reliable publishers; reliable only from reliable ones)")
@@ -168,6 +174,9 @@ class PoseNode(Node):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.intrinsics = Intrinsics.from_camera_info(msg)
+
+    def _on_images_lost(self, info) -> None:
+        self.images_lost += info.total_count_change
 
     def _on_image(self, msg) -> None:
         if not self.params["use_detections"]:
@@ -259,8 +268,8 @@ class PoseNode(Node):
             boxes = np.array([[x, y, x + w, y + h]], float) if w > 0 and h > 0 else np.array([[0.0, 0.0, width, height]])
             detection_ids = [""]
         else:
-            boxes, _, detection_ids = detections_to_boxes(detections_msg, p["person_class_ids"], p["min_box_score"],
-                                                          p["max_persons"], with_ids=True)
+            persons = self._read_persons(detections_msg, p["person_class_ids"], p["min_box_score"], p["max_persons"])
+            boxes, detection_ids = persons.boxes, persons.ids
         clipped, valid = sanitize_boxes(boxes, width, height)
         if not valid.all():
             self.get_logger().warning(
@@ -358,6 +367,7 @@ class PoseNode(Node):
             "frames_processed": str(self.stats.frames_processed),
             "frames_dropped": str(self.frames_dropped),
             "frames_skipped_bad_input": str(self.stats.frames_skipped),
+            "frames_lost_before_node": str(self.images_lost),
             "detections_dropped": str(counters.detections_dropped),
             "depth_dropped": str(self.depth_cache.dropped),
             "depth_missing": str(self.stats.depth_missing),
@@ -381,6 +391,21 @@ class PoseNode(Node):
                 self._wakeup.notify()
             self._worker.join(timeout=5.0)
         super().destroy_node()
+
+
+def _detection_message(detections_type: str):
+    """(message class, reader) for the detections_type parameter; imported only when selected."""
+    if detections_type not in DETECTION_READERS:
+        raise StartupError(f"detections_type must be one of {', '.join(DETECTION_READERS)}, got {detections_type!r}")
+    package, type_name, reader = DETECTION_READERS[detections_type]
+    try:
+        module = importlib.import_module(f"{package}.msg")
+    except ImportError:
+        install = {"vision_msgs": "apt install ros-$ROS_DISTRO-vision-msgs",
+                   "yolo_msgs": "build yolo_ros's yolo_msgs in your workspace (github.com/mgonzs13/yolo_ros)"}[package]
+        raise StartupError(f"detections_type is {detections_type} but {package} is not installed ({install}), "
+                           "or pick the other detections_type, or run without detections: use_detections:=false") from None
+    return getattr(module, type_name), reader
 
 
 def _header_now(node: Node):

@@ -5,21 +5,15 @@ it; ``PoseNode`` declares them all up front from this table.
 """
 from __future__ import annotations
 
-import os
-import pathlib
-
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 
 from ..core.engine import DEFAULT_ENGINE_CACHE
+from ..core.model_files import MODEL_SIZES, default_model_path, model_dir  # noqa: F401 (re-exported)
 
 NODE_NAME = "vitpose"
-MODEL_SIZES = ("s", "b", "l", "h")
 TRACKERS = ("none", "iou")
-DEFAULT_MODEL_DIR = pathlib.Path(os.environ.get("VITPOSE_MODEL_DIR", pathlib.Path.home() / ".local/share/vitpose_ros/models"))
-
-
-def default_model_path(size: str) -> pathlib.Path:
-    return DEFAULT_MODEL_DIR / f"vitpose_{size}_coco.onnx"
+DETECTIONS_TYPES = ("vision_msgs", "yolo_msgs")
+DEFAULT_MODEL_DIR = model_dir()  # at import; default_model_path() reads $VITPOSE_MODEL_DIR on each call
 
 
 def _float_range(low, high):
@@ -44,7 +38,8 @@ PARAMETERS = {
     "keypoint_score_threshold": (0.3, "keypoints below this score are left out of markers and the annotated image", {"floating_point_range": _float_range(0.0, 1.0)}),
     "min_box_score": (0.3, "detections below this score are ignored", {"floating_point_range": _float_range(0.0, 1.0)}),
     "max_persons": (10, "at most this many persons per frame (highest detection scores)", {"integer_range": _int_range(1, 100)}),
-    "person_class_ids": (["person", "0"], "hypothesis class ids that mean 'person' (exact string match)", {}),
+    "person_class_ids": (["person", "0"], "class ids that mean 'person' (exact string match): vision_msgs hypothesis class_id; yolo_msgs class_name or class_id", {}),
+    "detections_type": ("vision_msgs", "message type on the detections topic: vision_msgs (Detection2DArray) or yolo_msgs (yolo_ros DetectionArray)", {"read_only": True}),
     "use_detections": (True, "false: no detection topic, the whole frame (or roi) is one person box", {"read_only": True}),
     "roi": ([0, 0, 0, 0], "x, y, width, height of the person box when use_detections is false; zeros: full frame", {}),
     "sync_slop": (0.05, "max stamp difference (s) when pairing detections with images without an exact match", {"read_only": True, "floating_point_range": _float_range(0.0, 1.0)}),

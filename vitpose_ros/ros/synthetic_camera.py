@@ -15,6 +15,8 @@ detections carry no id (a detector without tracking).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -26,6 +28,8 @@ from ..synthetic.depth_scenes import CrossingPeople, SceneFrame, focal_length, r
 from .conversions import (boxes_to_detections, depth_to_image, keypoints_3d_to_cloud, keypoints_to_cloud,
                           rgb_to_image)
 
+STAMP_HISTORY = 1000  # frames whose stamps the camera remembers (frame_number)
+
 
 class AnimatedPeople:
     """Figures that walk from one random pose to the next (smoothstep), over a fixed backdrop."""
@@ -34,7 +38,10 @@ class AnimatedPeople:
         self.rng = np.random.default_rng(seed)
         self.seed, self.width, self.height = seed, width, height
         self.seconds_per_pose = seconds_per_pose
+        # per figure, the key poses of segments first_segment, first_segment + 1, ...; segments the
+        # animation has moved past are dropped, so hours of animation keep a few poses each
         self.keyposes = [[self._new_pose()] for _ in range(num_people)]
+        self.first_segment = 0
 
     def _new_pose(self):
         return synthetic.sample_pose(self.rng, self.width, self.height)
@@ -43,12 +50,16 @@ class AnimatedPeople:
         """[(identity from 1, Pose)] at ``t`` seconds, far to near."""
         segment, frac = divmod(t / self.seconds_per_pose, 1.0)
         segment = int(segment)
+        if segment < self.first_segment:
+            raise ValueError(f"the animation only moves forward: t={t} is before segment {self.first_segment}")
         eased = frac * frac * (3 - 2 * frac)
         people = []
         for identity, track in enumerate(self.keyposes, start=1):
-            while len(track) < segment + 2:
+            while self.first_segment + len(track) < segment + 2:
                 track.append(self._new_pose())
-            people.append((identity, synthetic.interpolate_pose(track[segment], track[segment + 1], eased)))
+            del track[:segment - self.first_segment]
+            people.append((identity, synthetic.interpolate_pose(track[0], track[1], eased)))
+        self.first_segment = segment
         # Far figures (smaller) first: the renderer draws in list order, nearest last.
         return sorted(people, key=lambda item: item[1].height)
 
@@ -101,8 +112,14 @@ class SyntheticCamera(Node):
             self.depth_info_pub = self.create_publisher(CameraInfo, "camera/aligned_depth_to_color/camera_info", 5)
             self.truth_3d_pub = self.create_publisher(PointCloud2, "synthetic/ground_truth_3d", 10)
         self.frame_index = 0
-        self.published_stamps: list[int] = []  # stamp (ns) of frame i, for matching results to frames
+        # stamp (ns) -> frame number of the latest frames, for matching results to frames; bounded so
+        # a camera that runs for hours keeps no growing history
+        self.recent_stamps: OrderedDict[int, int] = OrderedDict()
         self.timer = self.create_timer(1.0 / p["rate"], self.publish_frame)
+
+    def frame_number(self, stamp_ns: int) -> int | None:
+        """Which frame had this stamp (None: not published, or older than the last STAMP_HISTORY)."""
+        return self.recent_stamps.get(stamp_ns)
 
     def render(self, index: int) -> SceneFrame:
         p = self.params
@@ -124,7 +141,9 @@ class SyntheticCamera(Node):
         frame = self.render(self.frame_index)
         image, boxes, truth = frame.image, frame.boxes, frame.keypoints
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params["frame_id"])
-        self.published_stamps.append(header.stamp.sec * 1_000_000_000 + header.stamp.nanosec)
+        self.recent_stamps[header.stamp.sec * 1_000_000_000 + header.stamp.nanosec] = self.frame_index
+        if len(self.recent_stamps) > STAMP_HISTORY:
+            self.recent_stamps.popitem(last=False)
         self.truth_pub.publish(keypoints_to_cloud(truth, header, frame.identities))
         info = camera_info(header, image.shape[1], image.shape[0])
         self.info_pub.publish(info)

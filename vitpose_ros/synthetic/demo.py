@@ -143,8 +143,7 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
         result.frames_published = camera.frame_index
         result.frames_dropped = pose.frames_dropped
         result.frames_skipped = pose.stats.frames_skipped
-        index_of = {stamp: i for i, stamp in enumerate(camera.published_stamps)}
-        result.frame_indices = sorted(index_of[s] for s in predictions if s in index_of)
+        result.frame_indices = sorted(i for i in map(camera.frame_number, predictions) if i is not None)
         executor.shutdown(timeout_sec=2.0)
         spinner.join(timeout=5.0)
         for node in (camera, pose, recorder):
