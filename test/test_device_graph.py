@@ -184,3 +184,18 @@ def test_one_warning_per_unusable_provider_and_no_onnxruntime_noise(capfd, caplo
     assert len(warnings) == 2 and "'tensorrt'" in warnings[0] and "'cuda'" in warnings[1]
     captured = capfd.readouterr()
     assert "EP Error" not in captured.err + captured.out
+
+
+def test_graph_pipeline_finds_external_data_beside_the_model(tmp_path, monkeypatch):
+    """ViTPose-H is exported with external data; the composed graph is loaded from bytes."""
+    from vitpose_ros.model import export
+
+    monkeypatch.setattr(export, "EXTERNAL_DATA_THRESHOLD", 0)
+    path = export_random_model(tmp_path / "models" / "big.onnx")
+    assert (tmp_path / "models" / "big.onnx.data").is_file()
+    monkeypatch.chdir(tmp_path)  # not the model's folder
+    host = PoseEstimator(path, providers=("cpu",), pipeline="host")
+    graph = PoseEstimator(path, providers=("cpu",), pipeline="graph")
+    image, boxes, _ = render_scene(1)
+    xy, score = _compare(host, graph, image, boxes)
+    assert xy.max() < 0.5 and score.max() < 1e-3
