@@ -15,6 +15,7 @@ NODE_NAME = "vitpose"  # the same as vitpose_ros.ros.parameters.NODE_NAME (not i
 EXECUTABLE = "pose_node"
 MODEL_SIZES = ("s", "b", "l", "h")
 PROVIDERS = ("tensorrt", "cuda", "cpu")
+PIPELINES = ("auto", "host", "graph")  # = vitpose_ros.core.estimator.PIPELINES
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
 RVIZ_CONFIG = "pose.rviz"
 
@@ -32,7 +33,10 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
     ("use_detections", "true", "Estimate poses in the detected person boxes; false: the whole frame is one person."),
     ("providers", "tensorrt,cuda,cpu", "Comma-separated ONNX Runtime execution providers, best first, from "
                                        "tensorrt, cuda, cpu; unavailable ones are skipped."),
-    ("fp16", "true", "Build the TensorRT engine in fp16."),
+    ("fp16", "true", "Run the network in fp16: TensorRT builds an fp16 engine, CUDA loads <model>_fp16.onnx "
+                     "(made by vitpose-convert) when it exists."),
+    ("pipeline", "auto", "Where crops are cut and heatmaps decoded: graph (on the provider, in one ONNX graph), "
+                         "host (OpenCV/numpy) or auto (graph on TensorRT/CUDA, host on CPU)."),
     ("namespace", "", "Namespace of the pose node; its relative topics (pose/...) move under it."),
     ("rviz", "false", "Also start rviz2 with config/pose.rviz (markers, annotated image, input image)."),
     ("log_level", "info", "Log level of the pose node: debug, info, warn, error or fatal."),
@@ -148,6 +152,7 @@ def node_configuration(args: dict, share_dir) -> dict:
         "model_size": model,
         "providers": parse_providers(values["providers"]),
         "fp16": parse_bool("fp16", values["fp16"]),
+        "pipeline": _choice("pipeline", values["pipeline"], PIPELINES),
         "use_detections": parse_bool("use_detections", values["use_detections"]),
         "compressed": compressed,
     }

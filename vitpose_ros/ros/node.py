@@ -28,7 +28,7 @@ from visualization_msgs.msg import MarkerArray
 
 from ..core.draw import draw_poses
 from ..core.engine import DEFAULT_ENGINE_CACHE, ModelError
-from ..core.estimator import PoseEstimator
+from ..core.estimator import PIPELINES, PoseEstimator
 from ..core.preprocess import sanitize_boxes
 from .conversions import (UnsupportedEncoding, compressed_to_rgb, detections_to_boxes, image_to_rgb,
                           keypoints_to_cloud, rgb_to_image)
@@ -87,6 +87,8 @@ class PoseNode(Node):
         p = self.params
         if p["model_size"] not in MODEL_SIZES:
             raise StartupError(f"model_size must be one of {', '.join(MODEL_SIZES)}, got {p['model_size']!r}")
+        if p["pipeline"] not in PIPELINES:
+            raise StartupError(f"pipeline must be one of {', '.join(PIPELINES)}, got {p['pipeline']!r}")
         path = pathlib.Path(p["model_path"]).expanduser() if p["model_path"] else default_model_path(p["model_size"])
         if not path.is_file():
             raise StartupError(
@@ -98,13 +100,14 @@ class PoseNode(Node):
                 path, providers=list(p["providers"]), fp16=p["fp16"],
                 engine_cache_dir=p["engine_cache_dir"] or DEFAULT_ENGINE_CACHE, flip_test=p["flip_test"],
                 max_batch=p["max_batch"], device_id=p["device_id"], cpu_threads=p["cpu_threads"],
-                logger=_RclpyLogAdapter(self.get_logger()))
+                logger=_RclpyLogAdapter(self.get_logger()), pipeline=p["pipeline"])
         except (ModelError, ValueError) as exc:
             raise StartupError(f"cannot use model {path}: {exc}. Re-export it with python -m vitpose_ros.model.export") from None
         meta = estimator.metadata
         self.get_logger().info(
             f"model {path.name}: ViTPose-{meta.variant} {meta.dataset} ({meta.num_keypoints} keypoints, "
-            f"input {meta.input_height}x{meta.input_width}) on {estimator.active_provider}")
+            f"input {meta.input_height}x{meta.input_width}) on {estimator.active_provider}, "
+            f"{estimator.pipeline} pipeline")
         return estimator
 
     def _subscribe_inputs(self) -> None:
@@ -255,6 +258,7 @@ class PoseNode(Node):
             "latency_p95_ms": f"{summary['latency_p95_ms']:.1f}",
             "persons_per_frame": f"{summary['persons_mean']:.2f}",
             "execution_provider": self.estimator.active_provider,
+            "pipeline": self.estimator.pipeline,
             "frames_processed": str(self.stats.frames_processed),
             "frames_dropped": str(self.frames_dropped),
             "frames_skipped_bad_input": str(self.stats.frames_skipped),
