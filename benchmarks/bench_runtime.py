@@ -10,7 +10,8 @@ GFLOP/s and the fraction of the measured fp32 GEMM roofline. With transformers i
 times transformers' VitPoseImageProcessor + VitPoseForPoseEstimation on the same frame and boxes.
 ``--pipeline graph`` runs that table through the device-side pipeline; ``--pipeline both`` prints
 instead, per model and batch (default 1, 4, 16): host-path e2e, graph-path e2e, the bare network
-run, graph e2e / bare and graph e2e / host e2e, the three timed in turn within each repeat.
+run, graph e2e / bare and graph e2e / host e2e, the three timed in turn within each repeat
+(``--statistic min`` reports the best of the repeats, steadier where others share the machine).
 Not a test: figures vary with the machine; the README records one run.
 """
 from __future__ import annotations
@@ -117,7 +118,8 @@ def bench_pipelines(path, args) -> None:
         for _ in range(args.repeats):
             for name, fn in runs.items():
                 times[name].append(_timed(fn))
-        t = {name: statistics.median(v) for name, v in times.items()}
+        statistic = min if args.statistic == "min" else statistics.median
+        t = {name: statistic(v) for name, v in times.items()}
         print(f"{'ViT-' + variant.upper():<6}{batch:>3} {t['host'] * 1e3:>11.1f} {t['graph'] * 1e3:>12.1f} "
               f"{t['bare'] * 1e3:>9.1f} {t['graph'] / t['bare']:>12.3f} {t['graph'] / t['host']:>12.3f}", flush=True)
     print(f"provider: {graph.active_provider} (graph), {host.active_provider} (host)")
@@ -160,6 +162,8 @@ def main() -> None:
     parser.add_argument("--fp16", action="store_true", help="TensorRT fp16 (GPU only)")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-transformers", action="store_true")
+    parser.add_argument("--statistic", choices=["median", "min"], default="median",
+                        help="--pipeline both: median, or min (steadier on a shared machine)")
     parser.add_argument("--pipeline", choices=["host", "graph", "both"], default="host",
                         help="host/graph: the stage table through that pipeline; both: host vs graph vs bare run")
     args = parser.parse_args()
@@ -170,7 +174,7 @@ def main() -> None:
 
     if args.pipeline == "both":
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-              f"median of {args.repeats}, host/graph/bare timed in turn")
+              f"{args.statistic} of {args.repeats}, host/graph/bare timed in turn")
         print(f"{'model':<6}{'N':>3} {'host e2e ms':>11} {'graph e2e ms':>12} {'bare ms':>9} "
               f"{'graph/bare':>12} {'graph/host':>12}")
         with tempfile.TemporaryDirectory() as tmp:
