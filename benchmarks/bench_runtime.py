@@ -1,13 +1,17 @@
 """Runtime benchmark: where the time of PoseEstimator.estimate goes, against the machine's limit.
 
     python benchmarks/bench_runtime.py [--variants s b] [--batches 1 2 4 8] [--providers cpu]
-                                       [--repeats 10] [--no-transformers]
+                                       [--repeats 10] [--no-transformers] [--pipeline host|graph|both]
 
 For each variant (random weights: timing does not depend on them) and batch of persons on a
 640x480 frame it prints: pre-processing, bare session.run, decoding, end-to-end estimate (medians),
 the overhead ratio end-to-end / bare session.run on the same batch, the model's GFLOPs, achieved
 GFLOP/s and the fraction of the measured fp32 GEMM roofline. With transformers installed it also
 times transformers' VitPoseImageProcessor + VitPoseForPoseEstimation on the same frame and boxes.
+``--pipeline graph`` runs that table through the device-side pipeline; ``--pipeline both`` prints
+instead, per model and batch (default 1, 4, 16): host-path e2e, graph-path e2e, the bare network
+run, graph e2e / bare and graph e2e / host e2e, the three timed in turn within each repeat
+(``--statistic min`` reports the best of the repeats, steadier where others share the machine).
 Not a test: figures vary with the machine; the README records one run.
 """
 from __future__ import annotations
@@ -97,6 +101,30 @@ def bench_estimator(estimator, batch: int, repeats: int) -> dict:
     return {k: statistics.median(v) for k, v in stages.items()}
 
 
+def bench_pipelines(path, args) -> None:
+    """The host vs graph table (--pipeline both): same model, frame and boxes, interleaved."""
+    host = PoseEstimator(path, providers=args.providers, fp16=args.fp16, max_batch=max(args.batches), pipeline="host")
+    graph = PoseEstimator(path, providers=args.providers, fp16=args.fp16, max_batch=max(args.batches),
+                          pipeline="graph")
+    variant = host.metadata.variant
+    for batch in args.batches:
+        image, boxes = frame_and_boxes(batch)
+        model_input = host.batcher.prepare(image, boxes)[0].copy()
+        runs = {"host": lambda: host.estimate(image, boxes), "graph": lambda: graph.estimate(image, boxes),
+                "bare": lambda: host.engine.run(model_input)}
+        times = {name: [] for name in runs}
+        for fn in runs.values():
+            fn()  # warm-up at this batch size
+        for _ in range(args.repeats):
+            for name, fn in runs.items():
+                times[name].append(_timed(fn))
+        statistic = min if args.statistic == "min" else statistics.median
+        t = {name: statistic(v) for name, v in times.items()}
+        print(f"{'ViT-' + variant.upper():<6}{batch:>3} {t['host'] * 1e3:>11.1f} {t['graph'] * 1e3:>12.1f} "
+              f"{t['bare'] * 1e3:>9.1f} {t['graph'] / t['bare']:>12.3f} {t['graph'] / t['host']:>12.3f}", flush=True)
+    print(f"provider: {graph.active_provider} (graph), {host.active_provider} (host)")
+
+
 def bench_transformers(variant: str, batch: int, repeats: int) -> float | None:
     try:
         import torch
@@ -128,14 +156,33 @@ def bench_transformers(variant: str, batch: int, repeats: int) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=["s", "b"])
-    parser.add_argument("--batches", nargs="+", type=int, default=[1, 2, 4, 8])
+    parser.add_argument("--batches", nargs="+", type=int, default=None,
+                        help="persons per frame (default 1 2 4 8; with --pipeline both 1 4 16)")
     parser.add_argument("--providers", default="cpu")
     parser.add_argument("--fp16", action="store_true", help="TensorRT fp16 (GPU only)")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-transformers", action="store_true")
+    parser.add_argument("--statistic", choices=["median", "min"], default="median",
+                        help="--pipeline both: median, or min (steadier on a shared machine)")
+    parser.add_argument("--pipeline", choices=["host", "graph", "both"], default="host",
+                        help="host/graph: the stage table through that pipeline; both: host vs graph vs bare run")
     args = parser.parse_args()
+    if args.batches is None:
+        args.batches = [1, 4, 16] if args.pipeline == "both" else [1, 2, 4, 8]
 
     from vitpose_ros.model import build_model, init_weights, variant_config
+
+    if args.pipeline == "both":
+        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+              f"{args.statistic} of {args.repeats}, host/graph/bare timed in turn")
+        print(f"{'model':<6}{'N':>3} {'host e2e ms':>11} {'graph e2e ms':>12} {'bare ms':>9} "
+              f"{'graph/bare':>12} {'graph/host':>12}")
+        with tempfile.TemporaryDirectory() as tmp:
+            for variant in args.variants:
+                path = export_model(init_weights(build_model(variant_config(variant))), pathlib.Path(tmp) / f"{variant}.onnx",
+                                    ModelMetadata(variant=variant, source_format="random"))
+                bench_pipelines(path, args)
+        return
 
     roofline = gemm_roofline_gflops()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -153,7 +200,7 @@ def main() -> None:
                                 ModelMetadata(variant=variant, source_format="random"))
             del model
             estimator = PoseEstimator(path, providers=args.providers, fp16=args.fp16,
-                                      max_batch=max(args.batches))
+                                      max_batch=max(args.batches), pipeline=args.pipeline)
             gflop = model_gflops(cfg)
             for batch in args.batches:
                 r = bench_estimator(estimator, batch, args.repeats)

@@ -122,11 +122,23 @@ def test_no_network_and_nothing_cached_fails_with_one_line(tmp_path):
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 
 
-def test_fetch_writes_to_output_and_fp16_is_refused_until_a_converter_exists(tmp_path, capsys):
-    assert main(["--model", "b", "--precision", "fp16", "--output", str(tmp_path / "m.onnx")]) == 1
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "fp16" in err and "not available" in err
-    assert not (tmp_path / "m_fp16.onnx").exists()
+def test_fetch_fp16_converts_the_fetched_fp32_model(tmp_path):
+    hf, _ = _transformers_base(tmp_path / "hub")
+    output = tmp_path / "out" / "m.onnx"
+    result = run_fetch(tmp_path, "--model", "b", "--precision", "fp16", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    fp16 = tmp_path / "out" / "m_fp16.onnx"
+    assert result.stdout.strip().splitlines()[-1] == str(fp16)
+    assert output.is_file() and fp16.is_file()  # the fp32 source stays beside its copy
+    props = {p.key: p.value for p in onnx.load(str(fp16)).metadata_props}
+    assert props["precision"] == "fp16" and props["dataset"] == "coco"
+    x = torch.randn(2, 3, 256, 192, generator=torch.Generator().manual_seed(1))
+    reference = hf_heatmaps(hf, x)
+    assert np.abs(onnx_heatmaps(fp16, x) - reference).max() <= 2e-2 * np.abs(reference).max()
+    # the fp32 model is there now: a second precision is a conversion, no download or export
+    os.remove(fp16)
+    again = run_fetch(tmp_path, "--model", "b", "--precision", "fp16", "--output", str(output))
+    assert again.returncode == 0 and "fetching" not in again.stdout and fp16.is_file()
 
 
 def test_sources_follow_the_published_repositories():

@@ -17,8 +17,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARE = package_share_dir()
 LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]
 EXPECTED_ARGUMENTS = ["model", "model_path", "image", "detections", "camera_info", "compressed", "use_detections",
-                      "providers", "fp16", "depth", "tracker", "smoothing", "namespace", "rviz", "log_level",
-                      "detections_type", "fastdds_profile"]
+                      "providers", "fp16", "pipeline", "depth", "tracker", "smoothing", "namespace", "rviz",
+                      "log_level", "detections_type", "fastdds_profile"]
 
 
 def config(**args):
@@ -60,8 +60,8 @@ def test_defaults():
     c = config()
     assert pathlib.Path(c["parameters_file"]).name == "vitpose_b.yaml"
     assert c["parameters"] == {"model_size": "b", "providers": ["tensorrt", "cuda", "cpu"], "fp16": True,
-                               "use_detections": True, "compressed": False, "tracker": "iou", "smoothing": False,
-                               "detections_type": "vision_msgs"}
+                               "pipeline": "auto", "use_detections": True, "compressed": False, "tracker": "iou",
+                               "smoothing": False, "detections_type": "vision_msgs"}
     assert c["remappings"] == [("camera/image_raw", "/camera/image_raw"), ("detections", "/detections"),
                                ("camera/camera_info", "/camera/camera_info")]
     assert c["namespace"] == ""
@@ -75,11 +75,11 @@ def test_defaults():
 
 def test_values_get_their_parameter_types():
     c = config(model="L", model_path="/models/my model.onnx", providers=" CPU , cuda,,cpu ", fp16="False",
-               use_detections="0", compressed="yes", rviz="TRUE", log_level="DEBUG")
+               pipeline=" Graph", use_detections="0", compressed="yes", rviz="TRUE", log_level="DEBUG")
     p = c["parameters"]
     assert p == {"model_size": "l", "model_path": "/models/my model.onnx", "providers": ["cpu", "cuda"],
-                 "fp16": False, "use_detections": False, "compressed": True, "tracker": "iou", "smoothing": False,
-                 "detections_type": "vision_msgs"}
+                 "fp16": False, "pipeline": "graph", "use_detections": False, "compressed": True, "tracker": "iou",
+                 "smoothing": False, "detections_type": "vision_msgs"}
     assert all(type(p[k]) is bool for k in ("fp16", "use_detections", "compressed"))
     assert all(type(x) is str for x in p["providers"])
     assert c["rviz"] is True
@@ -143,7 +143,7 @@ def test_depth_tracker_and_smoothing():
 
 @pytest.mark.parametrize("args, words", [
     ({"model": "x"}, "model"), ({"model": ""}, "model"), ({"model": "b,l"}, "model"),
-    ({"fp16": "maybe"}, "fp16"), ({"compressed": ""}, "compressed"), ({"use_detections": "2"}, "use_detections"),
+    ({"fp16": "maybe"}, "fp16"), ({"pipeline": "gpu"}, "pipeline"), ({"compressed": ""}, "compressed"), ({"use_detections": "2"}, "use_detections"),
     ({"rviz": "on?"}, "rviz"),
     ({"providers": "cuda,opencl"}, "opencl"), ({"providers": ""}, "providers"), ({"providers": " , "}, "providers"),
     ({"log_level": "verbose"}, "log_level"), ({"log_level": ""}, "log_level"),
@@ -223,8 +223,8 @@ def test_launch_arguments_are_complete_and_described():
     defaults = {name: default for name, default, _ in LAUNCH_ARGUMENTS}
     assert defaults == {"model": "b", "model_path": "", "image": "/camera/image_raw", "detections": "/detections",
                         "camera_info": "/camera/camera_info", "compressed": "false", "use_detections": "true",
-                        "providers": "tensorrt,cuda,cpu", "fp16": "true", "depth": "", "tracker": "iou",
-                        "smoothing": "false", "namespace": "", "rviz": "false", "log_level": "info",
+                        "providers": "tensorrt,cuda,cpu", "fp16": "true", "pipeline": "auto", "depth": "",
+                        "tracker": "iou", "smoothing": "false", "namespace": "", "rviz": "false", "log_level": "info",
                         "detections_type": "vision_msgs", "fastdds_profile": "auto"}
 
 

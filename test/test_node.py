@@ -71,6 +71,7 @@ def test_keypoints_equal_the_estimator_and_keep_the_header(harness, model):
     harness.wait_for(lambda: harness.diagnostics, "diagnostics", timeout=5)
     values = {kv.key: kv.value for kv in harness.diagnostics[-1].status[0].values}
     assert values["execution_provider"] == "CPUExecutionProvider"
+    assert values["pipeline"] == "host"  # auto on CPU
     for key in ("fps", "latency_mean_ms", "latency_p95_ms", "frames_dropped", "persons_per_frame"):
         float(values[key])
 
@@ -91,6 +92,22 @@ def test_empty_detections_publish_height_zero(harness):
     harness.det_pub.publish(detections_msg([], T0 + 5))
     cloud = harness.wait_keypoints(1)
     assert cloud.height == 0 and cloud.width == 17 and keypoints_from_cloud(cloud).shape == (0, 17, 3)
+
+
+def test_graph_pipeline_parameter_reaches_the_estimator(ros, model):
+    h = Harness({"model_path": str(model), "providers": ["cpu"], "pipeline": "graph"})
+    try:
+        rgb = scene(1)
+        h.image_pub.publish(image_msg(rgb, T0))
+        h.det_pub.publish(detections_msg(BOXES, T0))
+        cloud = h.wait_keypoints(1)
+        assert h.node.estimator.pipeline == "graph"
+        expected = PoseEstimator(model, providers=("cpu",), pipeline="host").estimate(rgb, BOXES)
+        assert np.abs(keypoints_from_cloud(cloud)[..., :2] - expected[..., :2]).max() < 0.5
+        h.wait_for(lambda: h.diagnostics, "diagnostics", timeout=5)
+        assert {kv.key: kv.value for kv in h.diagnostics[-1].status[0].values}["pipeline"] == "graph"
+    finally:
+        h.close()
 
 
 def test_class_score_and_count_filters(ros, model):

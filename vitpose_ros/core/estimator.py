@@ -6,6 +6,13 @@
 All N persons go through one inference call (chunks of ``max_batch`` above that). Invalid boxes
 (NaN/inf, inverted or empty, entirely outside the image) are not run: their rows come back as
 x = y = NaN, score 0, so row i always belongs to box i. Boxes partly outside are clipped.
+
+Two pipelines give the same keypoints (test/test_device_graph.py holds them to it):
+  host   crops cut and normalised with OpenCV, the network run, heatmaps decoded with numpy
+  graph  one ONNX graph does all of it on the provider (device_graph): the host uploads the
+         uint8 image and the crop boxes and gets keypoints back
+``auto`` takes ``graph`` when a GPU provider (TensorRT, CUDA) is the first choice, else ``host``,
+which is the faster of the two on CPU (README, "Device-side pipeline").
 """
 from __future__ import annotations
 
@@ -15,20 +22,30 @@ import time
 import numpy as np
 
 from .decode import decode_heatmaps
-from .engine import DEFAULT_ENGINE_CACHE, OnnxEngine
-from .preprocess import DEFAULT_PADDING, CropBatcher, check_image, sanitize_boxes
+from .device_graph import BOXES_INPUT, IMAGE_INPUT, KEYPOINTS_OUTPUT, GraphUnsupported, compose
+from .engine import DEFAULT_ENGINE_CACHE, ModelError, OnnxEngine
+from .metadata import HEATMAP_STRIDE
+from .preprocess import DEFAULT_PADDING, CropBatcher, boxes_to_center_size, check_image, sanitize_boxes
 from .skeletons import get_skeleton
+
+PIPELINES = ("auto", "host", "graph")
+# TensorRT profile of the graph pipeline's image input (H x W x 3): any camera up to 4K
+IMAGE_PROFILE = ("2x2x3", "480x640x3", "2160x3840x3")
 
 
 class PoseEstimator:
     def __init__(self, model_path, providers=("tensorrt", "cuda", "cpu"), fp16: bool = True,
                  engine_cache_dir=DEFAULT_ENGINE_CACHE, flip_test: bool = False, max_batch: int = 16,
                  padding: float = DEFAULT_PADDING, decode_method: str = "dark-udp", device_id: int = 0,
-                 cpu_threads: int = 0, logger: logging.Logger | None = None):
+                 cpu_threads: int = 0, logger: logging.Logger | None = None, pipeline: str = "auto"):
+        if pipeline not in PIPELINES:
+            raise ValueError(f"pipeline must be one of {', '.join(PIPELINES)}, got {pipeline!r}")
         self.engine = OnnxEngine(model_path, providers=providers, fp16=fp16, engine_cache_dir=engine_cache_dir,
                                  device_id=device_id, cpu_threads=cpu_threads,
                                  # flip test doubles the batch the model sees
-                                 max_batch=max_batch * (2 if flip_test else 1), logger=logger)
+                                 max_batch=max_batch * (2 if flip_test else 1), logger=logger,
+                                 network_session=False)
+        self.log = self.engine.log
         meta = self.engine.metadata
         self.metadata = meta
         self.skeleton = get_skeleton(meta.dataset, meta.num_keypoints)
@@ -39,6 +56,40 @@ class PoseEstimator:
                                    padding=padding, max_batch=max_batch)
         self._flip_permutation = self.skeleton.flip_permutation()
         self.last_timings: dict[str, float] = {}
+        self._graph = None
+        if pipeline == "graph" or (pipeline == "auto" and self.engine.gpu_requested):
+            self._graph = self._load_graph(required=pipeline == "graph")
+        self.pipeline = "graph" if self._graph is not None else "host"
+        session = self._graph if self._graph is not None else self.engine.session
+        self.engine.active_provider = session.get_providers()[0]
+        self.log.info(f"ONNX Runtime provider: {self.active_provider} (requested "
+                      f"{', '.join(self.engine.requested)}), {self.pipeline} pipeline")
+        self._warm_up()
+
+    def _load_graph(self, required: bool):
+        """The device-side session (device_graph), or None (auto) / ModelError (graph) if the
+        network cannot be wrapped."""
+        engine, meta = self.engine, self.metadata
+        try:
+            if engine.fixed_batch is not None:
+                raise GraphUnsupported(f"the network has a fixed batch of {engine.fixed_batch}; "
+                                       "export with --batch dynamic")
+            composed = compose(engine.network_bytes(), engine.input_name, engine.output_name,
+                               (meta.input_height, meta.input_width), meta.num_keypoints, meta.mean, meta.std,
+                               meta.dark_kernel, self.decode_method,
+                               self._flip_permutation if self.flip_test else None, HEATMAP_STRIDE)
+        except GraphUnsupported as exc:
+            if required:
+                raise ModelError(f"{engine.model_path}: no graph pipeline: {exc}") from None
+            self.log.info(f"{engine.model_path.name}: host pipeline ({exc})")
+            return None
+        boxes = ("1x4", f"{min(4, self.max_batch)}x4", f"{self.max_batch}x4")
+        return engine.create_session(composed, {IMAGE_INPUT: IMAGE_PROFILE, BOXES_INPUT: boxes})
+
+    def _warm_up(self) -> None:
+        """One small run so the first frame does not pay for allocations (and TRT engine loads)."""
+        image = np.zeros((64, 64, 3), np.uint8)
+        self.estimate(image, np.array([[8.0, 8.0, 56.0, 56.0]]))
 
     @property
     def active_provider(self) -> str:
@@ -56,9 +107,10 @@ class PoseEstimator:
         result[~valid, :, :2] = np.nan
         timings = {"preprocess": 0.0, "inference": 0.0, "decode": 0.0}
         good = np.flatnonzero(valid)
+        estimate_chunk = self._estimate_chunk_graph if self._graph is not None else self._estimate_chunk
         for start in range(0, len(good), self.max_batch):
             rows = good[start:start + self.max_batch]
-            result[rows] = self._estimate_chunk(image, boxes[rows], timings)
+            result[rows] = estimate_chunk(image, boxes[rows], timings)
         self.last_timings = timings
         return result
 
@@ -75,6 +127,19 @@ class PoseEstimator:
         timings["preprocess"] += t1 - t0
         timings["inference"] += t2 - t1
         timings["decode"] += t3 - t2
+        return keypoints
+
+    def _estimate_chunk_graph(self, image: np.ndarray, boxes: np.ndarray, timings: dict) -> np.ndarray:
+        """The device-side pipeline: everything after the crop boxes is one session run."""
+        t0 = time.perf_counter()
+        centers, sizes = boxes_to_center_size(boxes, self.batcher.aspect_ratio, self.batcher.padding)
+        crop_boxes = np.concatenate([centers, sizes], axis=1).astype(np.float32)
+        t1 = time.perf_counter()
+        # Plain run(): the graph has no intermediate tensor to keep on the device, so this is one
+        # upload of each input and one download of the keypoints.
+        keypoints = self._graph.run([KEYPOINTS_OUTPUT], {IMAGE_INPUT: image, BOXES_INPUT: crop_boxes})[0]
+        timings["preprocess"] += t1 - t0
+        timings["inference"] += time.perf_counter() - t1  # crop, network and decode together
         return keypoints
 
     def _merge_flipped(self, heatmaps: np.ndarray, n: int) -> np.ndarray:

@@ -1,11 +1,13 @@
 """Checkpoint -> ONNX, with the metadata the runtime configures itself from.
 
     python -m vitpose_ros.model.export --checkpoint PATH --output OUT.onnx [--dataset coco]
-                                 [--opset 17] [--batch dynamic|N]
+                                 [--opset 17] [--batch dynamic|N] [--precision fp32|fp16]
 
 Graph contract: input ``input`` float32 (N,3,H,W) normalised RGB, output ``heatmaps`` float32
 (N,K,H/4,W/4), dynamic batch by default. After writing, the file is run with ONNX Runtime (CPU)
-against torch on random input; a max abs difference above 1e-4 fails the export.
+against torch on random input; a max abs difference above 1e-4 fails the export. With
+``--precision fp16`` the fp32 file is written and checked as always, then its fp16 copy is
+written beside it (<stem>_fp16.onnx, model.precision), which the CUDA provider runs for fp16.
 """
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ from ..core.metadata import INPUT_NAME, OUTPUT_NAME, IMAGENET_MEAN, IMAGENET_STD
 PARITY_TOLERANCE = 1e-4
 # Protobuf cannot hold a model over 2 GiB; ViTPose-H (about 2.5 GB fp32) goes to external data.
 EXTERNAL_DATA_THRESHOLD = 1_800_000_000
+
+
+EXPORT_PRECISIONS = ("fp32", "fp16")
 
 
 class ExportError(RuntimeError):
@@ -102,6 +107,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="attention heads, only for widths that are not a published variant")
     parser.add_argument("--input-size", default=None, metavar="HxW",
                         help="model input size when the checkpoint was trained at another size than 256x192")
+    parser.add_argument("--precision", default="fp32", choices=EXPORT_PRECISIONS,
+                        help="fp16: also write <output stem>_fp16.onnx (float32 I/O) beside the fp32 model")
     return parser.parse_args(argv)
 
 
@@ -141,6 +148,14 @@ def main(argv=None) -> int:
     print(f"ONNX Runtime vs torch max abs diff: {diff:.3g}")
     if not diff <= PARITY_TOLERANCE:
         return _fail(f"ONNX output differs from torch by {diff:.3g} (> {PARITY_TOLERANCE})")
+    if args.precision != "fp32":
+        from .precision import PrecisionError, convert_model
+
+        try:
+            converted = convert_model(path, args.precision)
+        except PrecisionError as exc:
+            return _fail(str(exc))
+        print(f"{args.precision} copy: {converted}")
     return 0
 
 

@@ -32,7 +32,7 @@ from ..core.model_files import MODEL_SIZES, default_model_path
 
 DATASETS = ("coco", "wholebody", "mpii", "aic", "ap10k", "apt36k")
 SOURCES = ("auto", "transformers", "easy_vitpose")
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16")  # what fetch makes; int8 needs calibration data (vitpose-convert)
 HUB_URL = "https://huggingface.co"
 _SIZE_WORDS = {"s": "small", "b": "base", "l": "large", "h": "huge"}
 _TRANSFORMERS_FILES = ("config.json", "model.safetensors")
@@ -165,11 +165,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.precision == "fp16":
-        return _fail("--precision fp16 is not available yet in this version (no fp16 converter); "
-                     "fetch fp32 (the default) and let TensorRT build fp16 (the node's fp16 parameter)")
-    output = pathlib.Path(args.output).expanduser() if args.output else default_model_path(args.model, args.dataset)
-    output = precision_model_path(output, args.precision)
+    fp32_output = pathlib.Path(args.output).expanduser() if args.output else default_model_path(args.model, args.dataset)
+    output = precision_model_path(fp32_output, args.precision)
     if output.is_file() and not args.force:
         print(f"already there, nothing to do (--force fetches again): {output}")
         print(output)
@@ -179,22 +176,27 @@ def main(argv=None) -> int:
 
     from . import CheckpointError
     from .export import ExportError
+    from .precision import PrecisionError, convert_model
 
     start = time.perf_counter()
     try:
-        source = source_for(args.model, args.dataset, args.source)
-        print(f"fetching {source.description} from {source.url} (licence: {source.licence})", flush=True)
-        checkpoint = download(source, f"python -m vitpose_ros.model.export --checkpoint CHECKPOINT "
-                                      f"--dataset {args.dataset} --output {output}")
-        with tqdm(total=3, unit="step", file=sys.stderr, leave=False) as progress:
-            summary, diff = export_verified(checkpoint, output, args.dataset, progress)
-    except (FetchError, CheckpointError, ExportError) as exc:
+        if args.force or not fp32_output.is_file():  # an fp16 copy is made from the fp32 model
+            source = source_for(args.model, args.dataset, args.source)
+            print(f"fetching {source.description} from {source.url} (licence: {source.licence})", flush=True)
+            checkpoint = download(source, f"python -m vitpose_ros.model.export --checkpoint CHECKPOINT "
+                                          f"--dataset {args.dataset} --output {fp32_output}")
+            with tqdm(total=3, unit="step", file=sys.stderr, leave=False) as progress:
+                summary, diff = export_verified(checkpoint, fp32_output, args.dataset, progress)
+            print(f"exported {summary} in {time.perf_counter() - start:.0f} s; "
+                  f"ONNX Runtime vs torch max abs diff {diff:.3g}")
+        if args.precision != "fp32":
+            convert_model(fp32_output, args.precision, output)
+            print(f"{args.precision} copy of {fp32_output.name} written")
+    except (FetchError, CheckpointError, ExportError, PrecisionError) as exc:
         return _fail(str(exc))
-    print(f"exported {summary} in {time.perf_counter() - start:.0f} s; ONNX Runtime vs torch max abs diff {diff:.3g}")
-    if output == default_model_path(args.model, "coco"):
-        print(f"start it with: ros2 launch vitpose_ros pose.launch.py model:={args.model}")
-    else:
-        print(f"start it with: ros2 launch vitpose_ros pose.launch.py model:={args.model} model_path:={output}")
+    model_path_arg = "" if fp32_output == default_model_path(args.model, "coco") else f" model_path:={fp32_output}"
+    precision_arg = " fp16:=true" if args.precision == "fp16" else ""
+    print(f"start it with: ros2 launch vitpose_ros pose.launch.py model:={args.model}{model_path_arg}{precision_arg}")
     print(output)
     return 0
 

@@ -16,6 +16,7 @@ NODE_NAME = "vitpose"  # the same as vitpose_ros.ros.parameters.NODE_NAME (not i
 EXECUTABLE = "pose_node"
 MODEL_SIZES = ("s", "b", "l", "h")
 PROVIDERS = ("tensorrt", "cuda", "cpu")
+PIPELINES = ("auto", "host", "graph")  # = vitpose_ros.core.estimator.PIPELINES
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
 DETECTIONS_TYPES = ("vision_msgs", "yolo_msgs")  # the same as parameters.DETECTIONS_TYPES
 RVIZ_CONFIG = "pose.rviz"
@@ -41,7 +42,10 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
     ("use_detections", "true", "Estimate poses in the detected person boxes; false: the whole frame is one person."),
     ("providers", "tensorrt,cuda,cpu", "Comma-separated ONNX Runtime execution providers, best first, from "
                                        "tensorrt, cuda, cpu; unavailable ones are skipped."),
-    ("fp16", "true", "Build the TensorRT engine in fp16."),
+    ("fp16", "true", "Run the network in fp16: TensorRT builds an fp16 engine, CUDA loads <model>_fp16.onnx "
+                     "(made by vitpose-convert) when it exists."),
+    ("pipeline", "auto", "Where crops are cut and heatmaps decoded: graph (on the provider, in one ONNX graph), "
+                         "host (OpenCV/numpy) or auto (graph on TensorRT/CUDA, host on CPU)."),
     ("depth", "", "Depth image registered to the colour image (sensor_msgs/Image 16UC1 mm or 32FC1 m), e.g. "
                   "/camera/aligned_depth_to_color/image_raw; publishes pose/keypoints_3d. Empty: no depth."),
     ("tracker", "iou", "Person ids when detections carry none: iou (built-in tracker) or none."),
@@ -188,6 +192,7 @@ def node_configuration(args: dict, share_dir) -> dict:
         "model_size": model,
         "providers": parse_providers(values["providers"]),
         "fp16": parse_bool("fp16", values["fp16"]),
+        "pipeline": _choice("pipeline", values["pipeline"], PIPELINES),
         "use_detections": parse_bool("use_detections", values["use_detections"]),
         "compressed": compressed,
         "tracker": _choice("tracker", values["tracker"], TRACKERS),

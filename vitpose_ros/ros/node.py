@@ -38,7 +38,7 @@ from visualization_msgs.msg import MarkerArray
 from ..core.depth import Intrinsics, keypoints_to_3d
 from ..core.draw import draw_poses
 from ..core.engine import DEFAULT_ENGINE_CACHE, ModelError
-from ..core.estimator import PoseEstimator
+from ..core.estimator import PIPELINES, PoseEstimator
 from ..core.model_files import fetch_command
 from ..core.preprocess import sanitize_boxes
 from ..core.smoothing import KeypointSmoother
@@ -114,6 +114,8 @@ class PoseNode(Node):
         p = self.params
         if p["model_size"] not in MODEL_SIZES:
             raise StartupError(f"model_size must be one of {', '.join(MODEL_SIZES)}, got {p['model_size']!r}")
+        if p["pipeline"] not in PIPELINES:
+            raise StartupError(f"pipeline must be one of {', '.join(PIPELINES)}, got {p['pipeline']!r}")
         default_path = default_model_path(p["model_size"])
         path = pathlib.Path(p["model_path"]).expanduser() if p["model_path"] else default_path
         if not path.is_file():
@@ -127,13 +129,14 @@ class PoseNode(Node):
                 path, providers=list(p["providers"]), fp16=p["fp16"],
                 engine_cache_dir=p["engine_cache_dir"] or DEFAULT_ENGINE_CACHE, flip_test=p["flip_test"],
                 max_batch=p["max_batch"], device_id=p["device_id"], cpu_threads=p["cpu_threads"],
-                logger=_RclpyLogAdapter(self.get_logger()))
+                logger=_RclpyLogAdapter(self.get_logger()), pipeline=p["pipeline"])
         except (ModelError, ValueError) as exc:
             raise StartupError(f"cannot use model {path}: {exc}. Re-export it with python -m vitpose_ros.model.export") from None
         meta = estimator.metadata
         self.get_logger().info(
             f"model {path.name}: ViTPose-{meta.variant} {meta.dataset} ({meta.num_keypoints} keypoints, "
-            f"input {meta.input_height}x{meta.input_width}) on {estimator.active_provider}")
+            f"input {meta.input_height}x{meta.input_width}) on {estimator.active_provider}, "
+            f"{estimator.pipeline} pipeline")
         return estimator
 
     def _subscribe_inputs(self) -> None:
@@ -364,6 +367,7 @@ class PoseNode(Node):
             "latency_p95_ms": f"{summary['latency_p95_ms']:.1f}",
             "persons_per_frame": f"{summary['persons_mean']:.2f}",
             "execution_provider": self.estimator.active_provider,
+            "pipeline": self.estimator.pipeline,
             "frames_processed": str(self.stats.frames_processed),
             "frames_dropped": str(self.frames_dropped),
             "frames_skipped_bad_input": str(self.stats.frames_skipped),
