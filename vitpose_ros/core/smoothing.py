@@ -31,25 +31,33 @@ class KeypointSmoother:
         self._state.clear()
 
     def __call__(self, keypoints: np.ndarray, ids, stamp_s: float, score_threshold: float) -> np.ndarray:
-        """Smoothed copy of ``keypoints`` (N, K, 3: x, y, score); scores are not changed."""
+        """Smoothed copy of ``keypoints`` (N, K, 3: x, y, score); scores are not changed.
+
+        All persons are filtered in one set of array operations (the per-person work is only the
+        state lookup), so the cost hardly grows with the number of people."""
         out = np.array(keypoints, np.float32, copy=True)
+        ids = np.asarray(ids, np.int64).reshape(-1)
         previous, self._state = self._state, {}
-        for row, person_id in enumerate(int(i) for i in ids):
-            if person_id == 0 or person_id in self._state:  # no identity, or a duplicate id this frame
-                continue
-            xy, score = out[row, :, :2].astype(np.float64), out[row, :, 2]
-            good = (score >= score_threshold) & np.isfinite(xy).all(1)
-            state = previous.get(person_id)
-            if state is not None and stamp_s > state[0]:
-                dt = stamp_s - state[0]
-                last_xy, last_velocity, last_good = state[1], state[2], state[3]
-                cont = (good & last_good)[:, None]  # keypoints that continue; the others restart raw
-                velocity = last_velocity + _alpha(self.d_cutoff, dt) * ((xy - last_xy) / dt - last_velocity)
-                velocity = np.where(cont, velocity, 0.0)
-                a = _alpha(self.min_cutoff + self.beta * np.linalg.norm(velocity, axis=1), dt)[:, None]
-                xy = np.where(cont, last_xy + a * (xy - last_xy), xy)
-            else:
-                velocity = np.zeros_like(xy)
-            out[row, :, :2] = np.where(good[:, None], xy, out[row, :, :2])
-            self._state[person_id] = (stamp_s, xy, velocity, good)
+        _, first = np.unique(ids, return_index=True)
+        rows = np.sort(first[ids[first] != 0])  # no identity, or a duplicate id this frame: unfiltered
+        if len(rows) == 0:
+            return out
+        xy = out[rows, :, :2].astype(np.float64)
+        good = (out[rows, :, 2] >= score_threshold) & np.isfinite(xy).all(-1)
+        states = [previous.get(int(ids[row])) for row in rows]
+        known = np.array([state is not None and stamp_s > state[0] for state in states])
+        velocity = np.zeros_like(xy)
+        if known.any():
+            k = np.flatnonzero(known)
+            dt = stamp_s - np.array([states[i][0] for i in k])[:, None, None]
+            last_xy = np.stack([states[i][1] for i in k])
+            last_velocity = np.stack([states[i][2] for i in k])
+            cont = (good[k] & np.stack([states[i][3] for i in k]))[..., None]  # the others restart raw
+            v = last_velocity + _alpha(self.d_cutoff, dt) * ((xy[k] - last_xy) / dt - last_velocity)
+            velocity[k] = np.where(cont, v, 0.0)
+            a = _alpha(self.min_cutoff + self.beta * np.linalg.norm(velocity[k], axis=-1, keepdims=True), dt)
+            xy[k] = np.where(cont, last_xy + a * (xy[k] - last_xy), xy[k])
+        out[rows, :, :2] = np.where(good[..., None], xy, out[rows, :, :2])
+        for i, row in enumerate(rows):
+            self._state[int(ids[row])] = (stamp_s, xy[i], velocity[i], good[i])
         return out
