@@ -1,0 +1,131 @@
+"""An exported fp32 ViTPose ONNX -> a lower-precision copy beside it (no torch needed).
+
+    python -m vitpose_ros.model.convert --input vitpose_b_coco.onnx --precision int8 \\
+        [--int8-mode static|dynamic] [--calibration FOLDER_OR_VIDEO [--boxes boxes.json]] [--output OUT.onnx]
+
+Writes ``<stem>_<precision>.onnx`` unless ``--output`` says otherwise, with the source's metadata
+plus ``precision`` (and for INT8 ``quantization``). Then it runs the converted and the fp32 model
+on the same crops (the calibration's, else random input) and prints how far their heatmap peaks
+are apart. INT8: ``static`` (default when ``--calibration`` is given) is QDQ with calibrated
+activations, ``dynamic`` needs no data; see ``vitpose_ros.model.int8``.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from ..core.metadata import INPUT_NAME, OUTPUT_NAME, PRECISIONS, ModelMetadata
+
+CONVERTIBLE = ("int8",)  # fp16: issue 14 adds its converter here
+
+
+def add_int8_arguments(parser: argparse.ArgumentParser) -> None:
+    """The INT8 options, shared by this CLI and ``vitpose_ros.model.export --precision int8``."""
+    from .int8 import DEFAULT_PARTS, MODES, PARTS
+
+    group = parser.add_argument_group("INT8")
+    group.add_argument("--int8-mode", choices=MODES, default=None,
+                       help="static: calibrated QDQ (needs --calibration); dynamic: no data needed. "
+                            "Default: static with --calibration, else dynamic")
+    group.add_argument("--calibration", default=None,
+                       help="folder of images or a video whose person crops calibrate static INT8")
+    group.add_argument("--boxes", default=None,
+                       help="JSON {image file name or video frame index: [[x1,y1,x2,y2], ...]}; "
+                            "default: one whole-frame box per image")
+    group.add_argument("--calibration-images", type=int, default=500, help="at most this many images / frames")
+    group.add_argument("--calibration-method", choices=("minmax", "percentile", "entropy"), default="minmax")
+    group.add_argument("--int8-parts", default=",".join(DEFAULT_PARTS),
+                       help=f"network parts to quantize, comma-separated from {', '.join(PARTS)}")
+
+
+def convert_int8(source, output, args, say=print) -> pathlib.Path:
+    from .int8 import quantize_model
+
+    mode = args.int8_mode or ("static" if args.calibration else "dynamic")
+    parts = tuple(p.strip() for p in args.int8_parts.split(",") if p.strip())
+    return quantize_model(source, output, mode=mode, calibration=args.calibration, boxes_file=args.boxes,
+                          parts=parts, max_calibration_images=args.calibration_images,
+                          calibrate_method=args.calibration_method, say=say)
+
+
+def peak_shift(reference, converted, batch: np.ndarray) -> tuple[float, float]:
+    """Mean and max distance (heatmap pixels) between the two models' heatmap arg-max peaks."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    heatmaps = [ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                .run([OUTPUT_NAME], {INPUT_NAME: batch})[0] for path in (reference, converted)]
+    peaks = []
+    for maps in heatmaps:
+        flat = maps.reshape(*maps.shape[:2], -1).argmax(-1)
+        peaks.append(np.stack(np.unravel_index(flat, maps.shape[2:]), -1).astype(float))
+    distance = np.linalg.norm(peaks[0] - peaks[1], axis=-1)
+    return float(distance.mean()), float(distance.max())
+
+
+def check_batch(model_path, args, count: int = 16) -> np.ndarray:
+    """Crops to compare the models on: the calibration's when there are some, else random."""
+    import onnx
+
+    meta = ModelMetadata.from_props({p.key: p.value for p in onnx.load(str(model_path), load_external_data=False).metadata_props})
+    if getattr(args, "calibration", None):
+        from .int8 import calibration_batches
+
+        crops = []
+        for batch in calibration_batches(args.calibration, meta, args.boxes, max_images=count):
+            crops.extend(batch)
+            if len(crops) >= count:
+                break
+        if crops:
+            return np.stack(crops[:count])
+    return np.random.default_rng(0).standard_normal((4, 3, meta.input_height, meta.input_width)).astype(np.float32)
+
+
+def convert(source, precision: str, output=None, args=None, say=print) -> pathlib.Path:
+    """Convert ``source`` (fp32) to ``precision``, print the comparison; returns the written path."""
+    if precision not in CONVERTIBLE:
+        raise ValueError(f"cannot convert to {precision}: this build converts to {', '.join(CONVERTIBLE)}")
+    start = time.perf_counter()
+    path = convert_int8(source, output, args, say=say)
+    size = path.stat().st_size
+    say(f"wrote {path}: {precision} ({size / 1e6:.1f} MB, {pathlib.Path(source).stat().st_size / size:.1f}x smaller) "
+        f"in {time.perf_counter() - start:.1f} s")
+    mean, worst = peak_shift(source, path, check_batch(source, args))
+    say(f"heatmap peaks vs fp32: mean {mean:.2f}, max {worst:.2f} heatmap pixels")
+    return path
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="vitpose-convert", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input", required=True, help="fp32 ONNX exported by vitpose_ros.model.export")
+    parser.add_argument("--precision", required=True, choices=[p for p in PRECISIONS if p != "fp32"])
+    parser.add_argument("--output", default=None, help="file to write; default <input stem>_<precision>.onnx")
+    add_int8_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from .int8 import QuantizationError
+
+    if args.precision == "int8" and args.int8_mode == "static" and not args.calibration:
+        return _fail("--int8-mode static needs --calibration PATH (a folder of images or a video)")
+    try:
+        convert(args.input, args.precision, args.output, args)
+    except (QuantizationError, ValueError) as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def _fail(reason: str) -> int:
+    print(f"vitpose-convert: error: {reason}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
