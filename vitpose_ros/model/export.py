@@ -1,11 +1,13 @@
 """Checkpoint -> ONNX, with the metadata the runtime configures itself from.
 
     python -m vitpose_ros.model.export --checkpoint PATH --output OUT.onnx [--dataset coco]
-                                 [--opset 17] [--batch dynamic|N]
+                                 [--opset 17] [--batch dynamic|N] [--precision fp32|int8 ...]
 
 Graph contract: input ``input`` float32 (N,3,H,W) normalised RGB, output ``heatmaps`` float32
 (N,K,H/4,W/4), dynamic batch by default. After writing, the file is run with ONNX Runtime (CPU)
-against torch on random input; a max abs difference above 1e-4 fails the export.
+against torch on random input; a max abs difference above 1e-4 fails the export. With
+``--precision int8`` the checked fp32 file is then converted beside it (``<stem>_int8.onnx``, options
+as in ``vitpose_ros.model.convert``), the name ``precision:=int8`` of the launch files looks for.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import tempfile
 import time
 import warnings
 
-from ..core.metadata import INPUT_NAME, OUTPUT_NAME, IMAGENET_MEAN, IMAGENET_STD, ModelMetadata
+from ..core.metadata import INPUT_NAME, OUTPUT_NAME, IMAGENET_MEAN, IMAGENET_STD, PRECISIONS, ModelMetadata, precision_model_path
 
 PARITY_TOLERANCE = 1e-4
 # Protobuf cannot hold a model over 2 GiB; ViTPose-H (about 2.5 GB fp32) goes to external data.
@@ -102,6 +104,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="attention heads, only for widths that are not a published variant")
     parser.add_argument("--input-size", default=None, metavar="HxW",
                         help="model input size when the checkpoint was trained at another size than 256x192")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32: --output only; otherwise also <output stem>_<precision>.onnx beside it")
+    from .convert import add_int8_arguments
+
+    add_int8_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -141,6 +148,19 @@ def main(argv=None) -> int:
     print(f"ONNX Runtime vs torch max abs diff: {diff:.3g}")
     if not diff <= PARITY_TOLERANCE:
         return _fail(f"ONNX output differs from torch by {diff:.3g} (> {PARITY_TOLERANCE})")
+    if args.precision != "fp32":
+        return _convert(path, args)
+    return 0
+
+
+def _convert(path: pathlib.Path, args) -> int:
+    from .convert import convert
+    from .int8 import QuantizationError
+
+    try:
+        convert(path, args.precision, precision_model_path(path, args.precision), args)
+    except (QuantizationError, ValueError) as exc:
+        return _fail(str(exc))
     return 0
 
 

@@ -33,7 +33,7 @@ from ..core.preprocess import sanitize_boxes
 from .conversions import (UnsupportedEncoding, compressed_to_rgb, detections_to_boxes, image_to_rgb,
                           keypoints_to_cloud, rgb_to_image)
 from .markers import Intrinsics, pose_markers
-from .parameters import LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, default_model_path
+from .parameters import LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, PRECISIONS, default_model_path
 from .stats import PipelineStats
 from .sync import StampSync
 
@@ -87,7 +87,14 @@ class PoseNode(Node):
         p = self.params
         if p["model_size"] not in MODEL_SIZES:
             raise StartupError(f"model_size must be one of {', '.join(MODEL_SIZES)}, got {p['model_size']!r}")
-        path = pathlib.Path(p["model_path"]).expanduser() if p["model_path"] else default_model_path(p["model_size"])
+        if p["precision"] not in PRECISIONS:
+            raise StartupError(f"precision must be one of {', '.join(PRECISIONS)}, got {p['precision']!r}")
+        path = (pathlib.Path(p["model_path"]).expanduser() if p["model_path"]
+                else default_model_path(p["model_size"], p["precision"]))
+        if not path.is_file() and p["precision"] != "fp32" and not p["model_path"]:
+            raise StartupError(
+                f"model file not found: {path}. Convert the fp32 model: python -m vitpose_ros.model.convert "
+                f"--input {default_model_path(p['model_size'])} --precision {p['precision']}")
         if not path.is_file():
             raise StartupError(
                 f"model file not found: {path}. Get a model by exporting a ViTPose checkpoint: "
@@ -104,7 +111,10 @@ class PoseNode(Node):
         meta = estimator.metadata
         self.get_logger().info(
             f"model {path.name}: ViTPose-{meta.variant} {meta.dataset} ({meta.num_keypoints} keypoints, "
-            f"input {meta.input_height}x{meta.input_width}) on {estimator.active_provider}")
+            f"input {meta.input_height}x{meta.input_width}, {meta.precision}) on {estimator.active_provider}")
+        if p["precision"] != "fp32" and meta.precision != p["precision"]:
+            self.get_logger().warning(f"precision is {p['precision']} but {path.name} says it is {meta.precision}; "
+                                      f"running it as {meta.precision}")
         return estimator
 
     def _subscribe_inputs(self) -> None:
@@ -255,6 +265,7 @@ class PoseNode(Node):
             "latency_p95_ms": f"{summary['latency_p95_ms']:.1f}",
             "persons_per_frame": f"{summary['persons_mean']:.2f}",
             "execution_provider": self.estimator.active_provider,
+            "model_precision": self.estimator.metadata.precision,
             "frames_processed": str(self.stats.frames_processed),
             "frames_dropped": str(self.frames_dropped),
             "frames_skipped_bad_input": str(self.stats.frames_skipped),

@@ -11,14 +11,16 @@ import pathlib
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 
 from ..core.engine import DEFAULT_ENGINE_CACHE
+from ..core.metadata import PRECISIONS, precision_model_path
 
 NODE_NAME = "vitpose"
 MODEL_SIZES = ("s", "b", "l", "h")
 DEFAULT_MODEL_DIR = pathlib.Path(os.environ.get("VITPOSE_MODEL_DIR", pathlib.Path.home() / ".local/share/vitpose_ros/models"))
 
 
-def default_model_path(size: str) -> pathlib.Path:
-    return DEFAULT_MODEL_DIR / f"vitpose_{size}_coco.onnx"
+def default_model_path(size: str, precision: str = "fp32") -> pathlib.Path:
+    """<VITPOSE_MODEL_DIR>/vitpose_<size>_coco.onnx, or its converted sibling ..._coco_<precision>.onnx."""
+    return precision_model_path(DEFAULT_MODEL_DIR / f"vitpose_{size}_coco.onnx", precision)
 
 
 def _float_range(low, high):
@@ -33,6 +35,8 @@ def _int_range(low, high):
 PARAMETERS = {
     "model_path": ("", "ONNX model exported by vitpose-export; empty: <VITPOSE_MODEL_DIR>/vitpose_<model_size>_coco.onnx", {"read_only": True}),
     "model_size": ("b", "ViTPose size s|b|l|h, picks the default model file", {"read_only": True}),
+    "precision": ("fp32", f"model precision {'|'.join(PRECISIONS)}; with model_path empty picks vitpose_<model_size>_coco_<precision>.onnx "
+                          "(fp32: vitpose_<model_size>_coco.onnx); the model's own metadata decides what runs", {"read_only": True}),
     "providers": (["tensorrt", "cuda", "cpu"], "ONNX Runtime execution providers, best first; unavailable ones are skipped", {"read_only": True}),
     "fp16": (True, "TensorRT fp16 engine", {"read_only": True}),
     "engine_cache_dir": ("", f"TensorRT engine cache folder; empty: {DEFAULT_ENGINE_CACHE}", {"read_only": True}),
