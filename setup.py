@@ -33,6 +33,7 @@ setup(
     entry_points={
         "console_scripts": [
             "vitpose-export = vitpose_ros.model.export:main",
+            "vitpose-convert = vitpose_ros.model.convert:main",
             "vitpose-build-engine = vitpose_ros.core.build_engine:main",
             "vitpose-infer = vitpose_ros.core.infer:main",
             "vitpose-train = vitpose_ros.synthetic.train:main",

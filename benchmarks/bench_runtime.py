@@ -161,7 +161,11 @@ def int8_models(fp32_path: pathlib.Path, flavours, folder: pathlib.Path) -> dict
 
 
 def precision_table(args) -> None:
-    """fp32 against INT8 flavours, end-to-end estimate, measured interleaved in one run."""
+    """fp32 against INT8 flavours, end-to-end estimate, measured interleaved in one run.
+
+    Besides wall-clock medians it prints the ratios of process CPU time per call: with
+    ``--threads 1`` that is the work itself, which other processes on a shared machine barely
+    change (wall-clock time there depends on who else runs)."""
     from vitpose_ros.model import build_model, init_weights, variant_config
 
     flavours = args.int8 if "int8" in args.precision else []
@@ -169,9 +173,11 @@ def precision_table(args) -> None:
     print(f"onnxruntime {__import__('onnxruntime').__version__}, CPU provider, "
           f"intra-op threads {args.threads or 'default'}; medians of {args.repeats}, interleaved")
     names = (["fp32"] if "fp32" in args.precision else []) + [f"int8 {f}" for f in flavours]
-    header = f"{'model':<6}{'N':>3} " + " ".join(f"{n + ' ms':>{max(12, len(n) + 4)}}" for n in names)
+    widths = {n: max(12, len(n) + 4) for n in names}
+    header = f"{'model':<6}{'N':>3} " + " ".join(f"{n + ' ms':>{widths[n]}}" for n in names)
     if "fp32" in names:
-        header += " " + " ".join(f"{'x ' + n[5:]:>{max(8, len(n))}}" for n in names[1:])
+        header += "".join(f" {'x ' + n[5:]:>{widths[n]}}" for n in names[1:])
+        header += "".join(f" {'cpu x ' + n[5:]:>{widths[n] + 4}}" for n in names[1:])
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,17 +189,23 @@ def precision_table(args) -> None:
                                               cpu_threads=args.threads) for name, path in paths.items()}
             for batch in args.batches:
                 image, boxes = frame_and_boxes(batch)
-                times = {name: [] for name in estimators}
+                wall = {name: [] for name in estimators}
+                cpu = {name: [] for name in estimators}
                 for estimator in estimators.values():
                     estimator.estimate(image, boxes)  # warm-up at this batch size
                 for _ in range(args.repeats):
                     for name, estimator in estimators.items():
-                        times[name].append(_timed(lambda: estimator.estimate(image, boxes)))
-                median = {name: statistics.median(t) for name, t in times.items()}
+                        cpu_start, start = time.process_time(), time.perf_counter()
+                        estimator.estimate(image, boxes)
+                        wall[name].append(time.perf_counter() - start)
+                        cpu[name].append(time.process_time() - cpu_start)
+                wall = {name: statistics.median(t) for name, t in wall.items()}
+                cpu = {name: statistics.median(t) for name, t in cpu.items()}
                 row = f"{'ViT-' + variant.upper():<6}{batch:>3} " + " ".join(
-                    f"{median[n] * 1e3:>{max(12, len(n) + 4)}.1f}" for n in names)
+                    f"{wall[n] * 1e3:>{widths[n]}.1f}" for n in names)
                 if "fp32" in names:
-                    row += " " + " ".join(f"{median['fp32'] / median[n]:>{max(8, len(n))}.2f}" for n in names[1:])
+                    row += "".join(f" {wall['fp32'] / wall[n]:>{widths[n]}.2f}" for n in names[1:])
+                    row += "".join(f" {cpu['fp32'] / cpu[n]:>{widths[n] + 4}.2f}" for n in names[1:])
                 print(row, flush=True)
 
 
