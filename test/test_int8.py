@@ -11,7 +11,7 @@ import pytest
 from vitpose_ros.core.estimator import PoseEstimator
 from vitpose_ros.core.metadata import ModelMetadata
 from vitpose_ros.model import convert, export
-from vitpose_ros.model.int8 import QuantizationError, quantizable_layers, quantize_model
+from vitpose_ros.model.int8 import quantizable_layers, quantize_model
 from vitpose_ros.synthetic import demo_model_path
 from vitpose_ros.synthetic.calibration import BOXES_FILE, write_calibration_frames
 from vitpose_ros.synthetic.evaluate import Accumulator, render_eval_frame

@@ -111,20 +111,23 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.precision == "int8" and args.int8_mode == "static" and not args.calibration:
+        print("vitpose-convert: error: --int8-mode static needs --calibration PATH (a folder of images or a video)",
+              file=sys.stderr)
+        return 1
+    return convert_or_fail(args.input, args.precision, args.output, args)
+
+
+def convert_or_fail(source, precision: str, output, args, prog: str = "vitpose-convert") -> int:
+    """``convert`` for a CLI: 0, or 1 with a one-line reason on stderr."""
     from .int8 import QuantizationError
 
-    if args.precision == "int8" and args.int8_mode == "static" and not args.calibration:
-        return _fail("--int8-mode static needs --calibration PATH (a folder of images or a video)")
     try:
-        convert(args.input, args.precision, args.output, args)
+        convert(source, precision, output, args)
     except (QuantizationError, ValueError) as exc:
-        return _fail(str(exc))
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
     return 0
-
-
-def _fail(reason: str) -> int:
-    print(f"vitpose-convert: error: {reason}", file=sys.stderr)
-    return 1
 
 
 if __name__ == "__main__":

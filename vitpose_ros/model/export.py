@@ -149,18 +149,10 @@ def main(argv=None) -> int:
     if not diff <= PARITY_TOLERANCE:
         return _fail(f"ONNX output differs from torch by {diff:.3g} (> {PARITY_TOLERANCE})")
     if args.precision != "fp32":
-        return _convert(path, args)
-    return 0
+        from .convert import convert_or_fail
 
-
-def _convert(path: pathlib.Path, args) -> int:
-    from .convert import convert
-    from .int8 import QuantizationError
-
-    try:
-        convert(path, args.precision, precision_model_path(path, args.precision), args)
-    except (QuantizationError, ValueError) as exc:
-        return _fail(str(exc))
+        return convert_or_fail(path, args.precision, precision_model_path(path, args.precision), args,
+                               prog="vitpose-export")
     return 0
 
 
