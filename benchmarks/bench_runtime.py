@@ -13,6 +13,13 @@ instead, per model and batch (default 1, 4, 16): host-path e2e, graph-path e2e, 
 run, graph e2e / bare and graph e2e / host e2e, the three timed in turn within each repeat
 (``--statistic min`` reports the best of the repeats, steadier where others share the machine).
 Not a test: figures vary with the machine; the README records one run.
+
+    python benchmarks/bench_runtime.py --precision fp32 int8 [--int8 dynamic static] [--batches 1 4 8]
+
+prints the precision table instead: end-to-end estimate per precision and INT8 flavour, measured
+interleaved in one run (fp32, then each INT8 model, repeated), with the speed-up over fp32 and the
+CPU's ISA flags. ``--int8`` takes flavours as ``mode[:part,part]`` (``vitpose_ros.model.int8``
+PARTS), e.g. ``dynamic:blocks,attention`` to also quantize the attention's activation MatMuls.
 """
 from __future__ import annotations
 
@@ -154,6 +161,83 @@ def bench_transformers(variant: str, batch: int, repeats: int) -> float | None:
     return statistics.median(_timed(once) for _ in range(max(3, repeats // 3)))
 
 
+def cpu_isa_flags() -> str:
+    """The SIMD flags INT8 speed depends on (AVX-512 VNNI / AVX-VNNI: int8 dot products)."""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "unknown"
+    wanted = [f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma", "avx_vnni")]
+    return " ".join(sorted(wanted)) or "none of avx2/avx512/vnni"
+
+
+def int8_models(fp32_path: pathlib.Path, flavours, folder: pathlib.Path) -> dict:
+    """flavour spec ('static', 'dynamic:blocks,attention') -> INT8 copy of the fp32 model."""
+    from vitpose_ros.model.int8 import DEFAULT_PARTS, quantize_model
+    from vitpose_ros.synthetic.calibration import BOXES_FILE, write_calibration_frames
+
+    calibration = folder / "calibration"
+    if not (calibration / BOXES_FILE).is_file():
+        write_calibration_frames(calibration, frames=16)  # ranges only; timing does not depend on them
+    models = {}
+    for spec in flavours:
+        mode, _, parts = spec.partition(":")
+        parts = tuple(parts.split(",")) if parts else DEFAULT_PARTS
+        models[f"int8 {spec}"] = quantize_model(
+            fp32_path, folder / f"{fp32_path.stem}_{spec.replace(':', '_').replace(',', '_')}.onnx", mode=mode,
+            calibration=calibration, boxes_file=calibration / BOXES_FILE, parts=parts)
+    return models
+
+
+def precision_table(args) -> None:
+    """fp32 against INT8 flavours, end-to-end estimate, measured interleaved in one run.
+
+    Besides wall-clock medians it prints the ratios of process CPU time per call: with
+    ``--threads 1`` that is the work itself, which other processes on a shared machine barely
+    change (wall-clock time there depends on who else runs)."""
+    from vitpose_ros.model import build_model, init_weights, variant_config
+
+    flavours = args.int8 if "int8" in args.precision else []
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; ISA: {cpu_isa_flags()}")
+    print(f"onnxruntime {__import__('onnxruntime').__version__}, CPU provider, "
+          f"intra-op threads {args.threads or 'default'}; medians of {args.repeats}, interleaved")
+    names = (["fp32"] if "fp32" in args.precision else []) + [f"int8 {f}" for f in flavours]
+    widths = {n: max(12, len(n) + 4) for n in names}
+    header = f"{'model':<6}{'N':>3} " + " ".join(f"{n + ' ms':>{widths[n]}}" for n in names)
+    if "fp32" in names:
+        header += "".join(f" {'x ' + n[5:]:>{widths[n]}}" for n in names[1:])
+        header += "".join(f" {'cpu x ' + n[5:]:>{widths[n] + 4}}" for n in names[1:])
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant in args.variants:
+            fp32 = export_model(init_weights(build_model(variant_config(variant))), pathlib.Path(tmp) / f"{variant}.onnx",
+                                ModelMetadata(variant=variant, source_format="random"))
+            paths = ({"fp32": fp32} if "fp32" in names else {}) | int8_models(fp32, flavours, pathlib.Path(tmp))
+            estimators = {name: PoseEstimator(path, providers="cpu", max_batch=max(args.batches),
+                                              cpu_threads=args.threads) for name, path in paths.items()}
+            for batch in args.batches:
+                image, boxes = frame_and_boxes(batch)
+                wall = {name: [] for name in estimators}
+                cpu = {name: [] for name in estimators}
+                for estimator in estimators.values():
+                    estimator.estimate(image, boxes)  # warm-up at this batch size
+                for _ in range(args.repeats):
+                    for name, estimator in estimators.items():
+                        cpu_start, start = time.process_time(), time.perf_counter()
+                        estimator.estimate(image, boxes)
+                        wall[name].append(time.perf_counter() - start)
+                        cpu[name].append(time.process_time() - cpu_start)
+                wall = {name: statistics.median(t) for name, t in wall.items()}
+                cpu = {name: statistics.median(t) for name, t in cpu.items()}
+                row = f"{'ViT-' + variant.upper():<6}{batch:>3} " + " ".join(
+                    f"{wall[n] * 1e3:>{widths[n]}.1f}" for n in names)
+                if "fp32" in names:
+                    row += "".join(f" {wall['fp32'] / wall[n]:>{widths[n]}.2f}" for n in names[1:])
+                    row += "".join(f" {cpu['fp32'] / cpu[n]:>{widths[n] + 4}.2f}" for n in names[1:])
+                print(row, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=["s", "b"])
@@ -167,9 +251,17 @@ def main() -> None:
                         help="--pipeline both: median, or min (steadier on a shared machine)")
     parser.add_argument("--pipeline", choices=["host", "graph", "both"], default="host",
                         help="host/graph: the stage table through that pipeline; both: host vs graph vs bare run")
+    parser.add_argument("--precision", nargs="+", choices=("fp32", "int8"), default=None,
+                        help="print the precision table (CPU) for these precisions instead")
+    parser.add_argument("--int8", nargs="+", default=["dynamic", "static"],
+                        help="INT8 flavours for --precision: mode[:part,part], e.g. static dynamic:blocks,attention")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads for --precision; 0: ORT's default")
     args = parser.parse_args()
     if args.batches is None:
         args.batches = [1, 4, 16] if args.pipeline == "both" else [1, 2, 4, 8]
+    if args.precision:
+        precision_table(args)
+        return
 
     from vitpose_ros.model import build_model, init_weights, variant_config
 

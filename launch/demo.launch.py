@@ -2,10 +2,12 @@
 
     ros2 launch vitpose_ros demo.launch.py rviz:=true
     ros2 launch vitpose_ros demo.launch.py depth:=true scene:=crossing smoothing:=true rviz:=true
+    ros2 launch vitpose_ros demo.launch.py precision:=int8
 
 The synthetic camera publishes /camera/image_raw, /camera/camera_info, /detections (and
 /synthetic/ground_truth); the pose node runs the small ViTPose trained on synthetic people that
-ships inside the package (vitpose_ros.synthetic.demo_model_path()). With depth:=true the camera
+ships inside the package (vitpose_ros.synthetic.demo_model_path()), or its INT8 copy with
+precision:=int8. With depth:=true the camera
 also publishes /camera/aligned_depth_to_color/image_raw and the pose node /pose/keypoints_3d,
 shown in 3D by RViz (config/pose_3d.rviz).
 """
@@ -37,20 +39,25 @@ ARGUMENTS = [
     ("smoothing", "false", "One Euro smoothing of the keypoints."),
     ("providers", "tensorrt,cuda,cpu", "ONNX Runtime execution providers, best first."),
     ("log_level", "info", "Log level of the pose node."),
+    ("precision", "fp32", "Demo model precision: fp32 or int8 (the shipped INT8 copy)."),
 ]
+PRECISIONS = ("fp32", "int8")  # the demo models that ship
 
 
 def _launch_setup(context, *args, **kwargs):
     values = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     depth = parse_bool("depth", values["depth"])
+    precision = values["precision"].strip().lower()
+    if precision not in PRECISIONS:
+        raise ValueError(f"launch argument precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     camera = Node(
         package="vitpose_ros", executable="synthetic_camera", name="synthetic_camera", output="screen",
         parameters=[{"rate": float(values["rate"]), "num_people": int(values["people"]), "scene": values["scene"],
                      "depth": depth}])
     pose = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(str(pathlib.Path(__file__).with_name("pose.launch.py"))),
-        launch_arguments=[("model", "s"), ("model_path", str(demo_model_path(must_exist=False))),
-                          ("depth", DEPTH_TOPIC if depth else "")]
+        launch_arguments=[("model", "s"), ("model_path", str(demo_model_path(must_exist=False, precision=precision))),
+                          ("precision", precision), ("depth", DEPTH_TOPIC if depth else "")]
                          + [(name, values[name]) for name in ("rviz", "tracker", "smoothing", "providers", "log_level")])
     return [camera, pose]
 

@@ -11,6 +11,16 @@ from vitpose_ros.synthetic.evaluate import Accumulator, render_eval_frame
 from vitpose_ros.synthetic import demo_model_path
 
 
+def offline_results(model_path, frame_indices) -> dict:
+    """The offline evaluation of the held-out scenes the demo camera filmed."""
+    estimator = PoseEstimator(model_path, providers=("cpu",))
+    offline = Accumulator()
+    for i in frame_indices:
+        image, boxes, truth = render_eval_frame("scenes", i)
+        offline.add(estimator.estimate(image, boxes), truth, boxes)
+    return offline.results()
+
+
 @pytest.fixture(scope="module")
 def through_ros(tmp_path_factory):
     return run_demo(frames=30, rate=4.0, mode="held_out", providers=("cpu",),
@@ -22,12 +32,7 @@ def test_pck_through_ros_equals_offline_evaluation(through_ros):
     assert result.frames_published == 30 and len(result.frame_indices) >= 28  # at 4 fps nothing should drop
     # every frame is accounted for: it came back as keypoints or the node says why it did not
     assert result.frames_received + result.frames_dropped + result.frames_skipped == result.frames_published
-    estimator = PoseEstimator(demo_model_path(), providers=("cpu",))
-    offline = Accumulator()
-    for i in result.frame_indices:
-        image, boxes, truth = render_eval_frame("scenes", i)
-        offline.add(estimator.estimate(image, boxes), truth, boxes)
-    offline = offline.results()
+    offline = offline_results(demo_model_path(), result.frame_indices)
     assert result.accuracy["persons"] == offline["persons"] > 0
     assert abs(result.accuracy["pck@0.05"] - offline["pck@0.05"]) <= 0.01
     # The issue's floor; the shipped model reaches PCK@0.05 ~0.89 on held-out scenes
@@ -45,3 +50,13 @@ def test_demo_writes_video_and_png(through_ros):
         frames += 1
     assert frames >= 20
     assert np.median(through_ros.latencies_ms) < 1000
+
+
+def test_int8_demo_through_ros_scores_like_fp32():
+    """Issue 17: the shipped INT8 demo model through ROS, against fp32 offline on the same frames."""
+    result = run_demo(frames=8, rate=4.0, mode="held_out", providers=("cpu",), precision="int8", say=lambda line: None)
+    assert result.model == "vitpose_synthetic_coco_int8.onnx (int8)"
+    assert len(result.frame_indices) >= 6
+    offline = offline_results(demo_model_path(), result.frame_indices)
+    assert result.accuracy["persons"] == offline["persons"] > 0
+    assert abs(result.accuracy["pck@0.05"] - offline["pck@0.05"]) <= 0.03

@@ -16,9 +16,9 @@ from vitpose_ros.ros.launch_args import LAUNCH_ARGUMENTS, MODEL_SIZES, node_conf
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARE = package_share_dir()
 LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]
-EXPECTED_ARGUMENTS = ["model", "model_path", "image", "detections", "camera_info", "compressed", "use_detections",
-                      "providers", "fp16", "pipeline", "depth", "tracker", "smoothing", "namespace", "rviz",
-                      "log_level", "detections_type", "fastdds_profile"]
+EXPECTED_ARGUMENTS = ["model", "model_path", "precision", "image", "detections", "camera_info", "compressed",
+                      "use_detections", "providers", "fp16", "pipeline", "depth", "tracker", "smoothing", "namespace",
+                      "rviz", "log_level", "detections_type", "fastdds_profile"]
 
 
 def config(**args):
@@ -59,9 +59,9 @@ def test_each_size_picks_its_parameter_file(size):
 def test_defaults():
     c = config()
     assert pathlib.Path(c["parameters_file"]).name == "vitpose_b.yaml"
-    assert c["parameters"] == {"model_size": "b", "providers": ["tensorrt", "cuda", "cpu"], "fp16": True,
-                               "pipeline": "auto", "use_detections": True, "compressed": False, "tracker": "iou",
-                               "smoothing": False, "detections_type": "vision_msgs"}
+    assert c["parameters"] == {"model_size": "b", "precision": "fp32", "providers": ["tensorrt", "cuda", "cpu"],
+                               "fp16": True, "pipeline": "auto", "use_detections": True, "compressed": False,
+                               "tracker": "iou", "smoothing": False, "detections_type": "vision_msgs"}
     assert c["remappings"] == [("camera/image_raw", "/camera/image_raw"), ("detections", "/detections"),
                                ("camera/camera_info", "/camera/camera_info")]
     assert c["namespace"] == ""
@@ -75,11 +75,12 @@ def test_defaults():
 
 def test_values_get_their_parameter_types():
     c = config(model="L", model_path="/models/my model.onnx", providers=" CPU , cuda,,cpu ", fp16="False",
-               pipeline=" Graph", use_detections="0", compressed="yes", rviz="TRUE", log_level="DEBUG")
+               pipeline=" Graph", use_detections="0", compressed="yes", rviz="TRUE", log_level="DEBUG",
+               precision=" INT8 ")
     p = c["parameters"]
-    assert p == {"model_size": "l", "model_path": "/models/my model.onnx", "providers": ["cpu", "cuda"],
-                 "fp16": False, "pipeline": "graph", "use_detections": False, "compressed": True, "tracker": "iou",
-                 "smoothing": False, "detections_type": "vision_msgs"}
+    assert p == {"model_size": "l", "precision": "int8", "model_path": "/models/my model.onnx",
+                 "providers": ["cpu", "cuda"], "fp16": False, "pipeline": "graph", "use_detections": False,
+                 "compressed": True, "tracker": "iou", "smoothing": False, "detections_type": "vision_msgs"}
     assert all(type(p[k]) is bool for k in ("fp16", "use_detections", "compressed"))
     assert all(type(x) is str for x in p["providers"])
     assert c["rviz"] is True
@@ -149,7 +150,7 @@ def test_depth_tracker_and_smoothing():
     ({"log_level": "verbose"}, "log_level"), ({"log_level": ""}, "log_level"),
     ({"image": ""}, "image"), ({"image": "/camera/image raw"}, "image"), ({"detections": "/a//b"}, "detections"),
     ({"camera_info": "/1info"}, "camera_info"), ({"namespace": "bad ns"}, "namespace"),
-    ({"modle": "s"}, "modle"),
+    ({"modle": "s"}, "modle"), ({"precision": "int4"}, "precision"), ({"precision": ""}, "precision"),
     ({"tracker": "kalman"}, "tracker"), ({"smoothing": "maybe"}, "smoothing"), ({"depth": "/a b"}, "depth"),
     ({"detections_type": "darknet"}, "detections_type"),
     ({"fastdds_profile": "/no/such/profile.xml"}, "fastdds_profile"),
@@ -221,7 +222,7 @@ def test_launch_arguments_are_complete_and_described():
         assert isinstance(default, str), name
         assert description.strip() and description.endswith(".") and "\n" not in description, name
     defaults = {name: default for name, default, _ in LAUNCH_ARGUMENTS}
-    assert defaults == {"model": "b", "model_path": "", "image": "/camera/image_raw", "detections": "/detections",
+    assert defaults == {"model": "b", "model_path": "", "precision": "fp32", "image": "/camera/image_raw", "detections": "/detections",
                         "camera_info": "/camera/camera_info", "compressed": "false", "use_detections": "true",
                         "providers": "tensorrt,cuda,cpu", "fp16": "true", "pipeline": "auto", "depth": "",
                         "tracker": "iou", "smoothing": "false", "namespace": "", "rviz": "false", "log_level": "info",
@@ -484,6 +485,32 @@ def test_size_launch_files_include_pose_launch_with_the_model_fixed(size, load_l
     assert passed.pop("model") == size
     assert list(passed) == [name for name, _, _ in LAUNCH_ARGUMENTS if name != "model"]
     assert all(isinstance(v, _LaunchConfiguration) and v.name == k for k, v in passed.items())
+
+
+DEMO_ARGUMENTS = ["rviz", "rate", "people", "scene", "depth", "tracker", "smoothing", "providers", "log_level",
+                  "precision"]
+
+
+@pytest.mark.parametrize("precision, model_file", [("fp32", "vitpose_synthetic_coco.onnx"),
+                                                   ("INT8", "vitpose_synthetic_coco_int8.onnx")])
+def test_demo_launch_passes_the_shipped_model_of_the_precision(precision, model_file, load_launch_file):
+    from vitpose_ros.synthetic import demo_model_path
+
+    description = load_launch_file("demo.launch.py")
+    assert [name for name, _, _ in _declared(description)] == DEMO_ARGUMENTS
+    (opaque,) = [e for e in description.args[0] if type(e).__name__ == "OpaqueFunction"]
+    context = {name: default for name, default, _ in _declared(description)} | {"precision": precision}
+    _camera, include = opaque.kwargs["function"](context)
+    assert pathlib.Path(include.args[0].args[0]).name == "pose.launch.py"
+    passed = dict(include.kwargs["launch_arguments"])
+    assert passed["model_path"] == str(demo_model_path(precision=precision.lower())) and passed["model"] == "s"
+    assert pathlib.Path(passed["model_path"]).name == model_file and pathlib.Path(passed["model_path"]).is_file()
+    assert passed["precision"] == precision.lower()
+    # what the included pose.launch.py makes of them
+    assert config(model="s", model_path=passed["model_path"], precision=passed["precision"])["parameters"][
+        "precision"] == precision.lower()
+    with pytest.raises(ValueError, match="precision"):
+        opaque.kwargs["function"](context | {"precision": "fp64"})
 
 
 def test_setup_installs_launch_and_config_files():

@@ -1,13 +1,15 @@
 """Checkpoint -> ONNX, with the metadata the runtime configures itself from.
 
     python -m vitpose_ros.model.export --checkpoint PATH --output OUT.onnx [--dataset coco]
-                                 [--opset 17] [--batch dynamic|N] [--precision fp32|fp16]
+                                 [--opset 17] [--batch dynamic|N] [--precision fp32|fp16|int8 ...]
 
 Graph contract: input ``input`` float32 (N,3,H,W) normalised RGB, output ``heatmaps`` float32
 (N,K,H/4,W/4), dynamic batch by default. After writing, the file is run with ONNX Runtime (CPU)
 against torch on random input; a max abs difference above 1e-4 fails the export. With
-``--precision fp16`` the fp32 file is written and checked as always, then its fp16 copy is
-written beside it (<stem>_fp16.onnx, model.precision), which the CUDA provider runs for fp16.
+``--precision fp16|int8`` the checked fp32 file is then converted beside it
+(``<stem>_<precision>.onnx``, options as in ``vitpose_ros.model.convert``): fp16 is what the CUDA
+provider runs with the node's ``fp16``, int8 the name ``precision:=int8`` of the launch files
+looks for.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import tempfile
 import time
 import warnings
 
-from ..core.metadata import INPUT_NAME, OUTPUT_NAME, IMAGENET_MEAN, IMAGENET_STD, ModelMetadata
+from ..core.metadata import INPUT_NAME, OUTPUT_NAME, IMAGENET_MEAN, IMAGENET_STD, PRECISIONS, ModelMetadata, precision_model_path
 
 PARITY_TOLERANCE = 1e-4
 # Protobuf cannot hold a model over 2 GiB; ViTPose-H (about 2.5 GB fp32) goes to external data.
@@ -107,8 +109,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="attention heads, only for widths that are not a published variant")
     parser.add_argument("--input-size", default=None, metavar="HxW",
                         help="model input size when the checkpoint was trained at another size than 256x192")
-    parser.add_argument("--precision", default="fp32", choices=EXPORT_PRECISIONS,
-                        help="fp16: also write <output stem>_fp16.onnx (float32 I/O) beside the fp32 model")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32: --output only; otherwise also <output stem>_<precision>.onnx beside it")
+    from .convert import add_int8_arguments
+
+    add_int8_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -149,13 +154,10 @@ def main(argv=None) -> int:
     if not diff <= PARITY_TOLERANCE:
         return _fail(f"ONNX output differs from torch by {diff:.3g} (> {PARITY_TOLERANCE})")
     if args.precision != "fp32":
-        from .precision import PrecisionError, convert_model
+        from .convert import convert_or_fail
 
-        try:
-            converted = convert_model(path, args.precision)
-        except PrecisionError as exc:
-            return _fail(str(exc))
-        print(f"{args.precision} copy: {converted}")
+        return convert_or_fail(path, args.precision, precision_model_path(path, args.precision), args,
+                               prog="vitpose-export")
     return 0
 
 

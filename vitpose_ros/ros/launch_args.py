@@ -15,6 +15,7 @@ PACKAGE_NAME = "vitpose_ros"
 NODE_NAME = "vitpose"  # the same as vitpose_ros.ros.parameters.NODE_NAME (not imported: that needs rclpy)
 EXECUTABLE = "pose_node"
 MODEL_SIZES = ("s", "b", "l", "h")
+PRECISIONS = ("fp32", "fp16", "int8")  # vitpose_ros.core.metadata.PRECISIONS (not imported: core loads onnxruntime)
 PROVIDERS = ("tensorrt", "cuda", "cpu")
 PIPELINES = ("auto", "host", "graph")  # = vitpose_ros.core.estimator.PIPELINES
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
@@ -33,6 +34,8 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
     ("model", "b", "ViTPose model size s|b|l|h; picks config/vitpose_<model>.yaml and the default model file."),
     ("model_path", "", "ONNX model file; empty: ~/.local/share/vitpose_ros/models/vitpose_<model>_coco.onnx "
                        "(or under $VITPOSE_MODEL_DIR)."),
+    ("precision", "fp32", "Model precision fp32, fp16 or int8; with model_path empty it picks "
+                          "vitpose_<model>_coco_<precision>.onnx (fp32: vitpose_<model>_coco.onnx)."),
     ("image", "/camera/image_raw", "Input image topic (sensor_msgs/Image); with compressed:=true its /compressed "
                                    "sub-topic is used."),
     ("detections", "/detections", "Person detections topic (vision_msgs/Detection2DArray, or yolo_msgs/DetectionArray "
@@ -190,6 +193,7 @@ def node_configuration(args: dict, share_dir) -> dict:
 
     parameters = {
         "model_size": model,
+        "precision": _choice("precision", values["precision"], PRECISIONS),
         "providers": parse_providers(values["providers"]),
         "fp16": parse_bool("fp16", values["fp16"]),
         "pipeline": _choice("pipeline", values["pipeline"], PIPELINES),

@@ -39,6 +39,7 @@ from ..core.depth import Intrinsics, keypoints_to_3d
 from ..core.draw import draw_poses
 from ..core.engine import DEFAULT_ENGINE_CACHE, ModelError
 from ..core.estimator import PIPELINES, PoseEstimator
+from ..core.metadata import precision_model_path
 from ..core.model_files import fetch_command
 from ..core.preprocess import sanitize_boxes
 from ..core.smoothing import KeypointSmoother
@@ -46,7 +47,8 @@ from ..core.tracking import BoxTracker, IdRegistry
 from .conversions import (DETECTION_READERS, UnsupportedEncoding, compressed_to_rgb, depth_image_array,
                           image_to_rgb, keypoints_3d_to_cloud, keypoints_to_cloud, rgb_to_image)
 from .markers import pose_markers
-from .parameters import LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, TRACKERS, default_model_path
+from .parameters import (LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, PRECISIONS, TRACKERS,
+                         default_model_path)
 from .stats import PipelineStats
 from .sync import StampCache, StampSync
 
@@ -116,8 +118,16 @@ class PoseNode(Node):
             raise StartupError(f"model_size must be one of {', '.join(MODEL_SIZES)}, got {p['model_size']!r}")
         if p["pipeline"] not in PIPELINES:
             raise StartupError(f"pipeline must be one of {', '.join(PIPELINES)}, got {p['pipeline']!r}")
-        default_path = default_model_path(p["model_size"])
+        if p["precision"] not in PRECISIONS:
+            raise StartupError(f"precision must be one of {', '.join(PRECISIONS)}, got {p['precision']!r}")
+        default_path = precision_model_path(default_model_path(p["model_size"]), p["precision"])
         path = pathlib.Path(p["model_path"]).expanduser() if p["model_path"] else default_path
+        if not path.is_file() and p["precision"] != "fp32" and not p["model_path"]:
+            fp32_path = default_model_path(p["model_size"])
+            first = "" if fp32_path.is_file() else f"{fetch_command(p['model_size'])}, then "
+            raise StartupError(
+                f"model file not found: {path}. Make it from the fp32 model: {first}python -m "
+                f"vitpose_ros.model.convert --input {fp32_path} --precision {p['precision']}")
         if not path.is_file():
             fetch = fetch_command(p["model_size"]) + ("" if path == default_path else f" --output {path}")
             raise StartupError(
@@ -135,8 +145,11 @@ class PoseNode(Node):
         meta = estimator.metadata
         self.get_logger().info(
             f"model {path.name}: ViTPose-{meta.variant} {meta.dataset} ({meta.num_keypoints} keypoints, "
-            f"input {meta.input_height}x{meta.input_width}) on {estimator.active_provider}, "
+            f"input {meta.input_height}x{meta.input_width}, {meta.precision}) on {estimator.active_provider}, "
             f"{estimator.pipeline} pipeline")
+        if p["precision"] != "fp32" and meta.precision != p["precision"]:
+            self.get_logger().warning(f"precision is {p['precision']} but {path.name} says it is {meta.precision}; "
+                                      f"running it as {meta.precision}")
         return estimator
 
     def _subscribe_inputs(self) -> None:
@@ -368,6 +381,7 @@ class PoseNode(Node):
             "persons_per_frame": f"{summary['persons_mean']:.2f}",
             "execution_provider": self.estimator.active_provider,
             "pipeline": self.estimator.pipeline,
+            "model_precision": self.estimator.metadata.precision,
             "frames_processed": str(self.stats.frames_processed),
             "frames_dropped": str(self.frames_dropped),
             "frames_skipped_bad_input": str(self.stats.frames_skipped),

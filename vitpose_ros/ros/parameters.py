@@ -8,6 +8,7 @@ from __future__ import annotations
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 
 from ..core.engine import DEFAULT_ENGINE_CACHE
+from ..core.metadata import PRECISIONS
 from ..core.model_files import MODEL_SIZES, default_model_path, model_dir  # noqa: F401 (re-exported)
 
 NODE_NAME = "vitpose"
@@ -28,6 +29,8 @@ def _int_range(low, high):
 PARAMETERS = {
     "model_path": ("", "ONNX model exported by vitpose-export; empty: <VITPOSE_MODEL_DIR>/vitpose_<model_size>_coco.onnx", {"read_only": True}),
     "model_size": ("b", "ViTPose size s|b|l|h, picks the default model file", {"read_only": True}),
+    "precision": ("fp32", f"model precision {'|'.join(PRECISIONS)}; with model_path empty picks vitpose_<model_size>_coco_<precision>.onnx "
+                          "(fp32: vitpose_<model_size>_coco.onnx); the model's own metadata decides what runs", {"read_only": True}),
     "providers": (["tensorrt", "cuda", "cpu"], "ONNX Runtime execution providers, best first; unavailable ones are skipped", {"read_only": True}),
     "fp16": (True, "run the network in fp16: TensorRT builds an fp16 engine; CUDA loads <model stem>_fp16.onnx beside the model (vitpose-convert makes it)", {"read_only": True}),
     "pipeline": ("auto", "auto|host|graph: graph crops, normalises and decodes on the provider (one ONNX graph); host does that with OpenCV/numpy; auto: graph on TensorRT/CUDA, host on CPU", {"read_only": True}),

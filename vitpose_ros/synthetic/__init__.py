@@ -28,11 +28,19 @@ from .scenes import BOX_JITTER, draw_annotations, render_person_crop, render_pos
 MODELS_DIR = pathlib.Path(__file__).parent / "models"
 
 
-def demo_model_path(must_exist: bool = True) -> pathlib.Path:
-    """Where the small ViTPose trained on these synthetic people lives (package data).
+def demo_model_path(must_exist: bool = True, precision: str = "fp32") -> pathlib.Path:
+    """Where the small ViTPose trained on these synthetic people lives (package data); with
+    ``precision`` "int8" its shipped INT8 copy (vitpose_synthetic_coco_int8.onnx).
 
     Raises FileNotFoundError (unless ``must_exist`` is False) when it has not been produced yet."""
-    path = MODELS_DIR / "vitpose_synthetic_coco.onnx"
+    from ..core.metadata import precision_model_path
+
+    path = precision_model_path(MODELS_DIR / "vitpose_synthetic_coco.onnx", precision)
+    if must_exist and precision != "fp32" and not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist. Convert the fp32 demo model: python -m vitpose_ros.model.convert "
+            f"--input {MODELS_DIR / 'vitpose_synthetic_coco.onnx'} --precision {precision} "
+            "(the shipped INT8 model's exact command: vitpose_ros/synthetic/models/README.md)")
     if must_exist and not path.is_file():
         raise FileNotFoundError(
             f"{path} does not exist yet. Produce it by training on synthetic people, e.g. "

@@ -1,6 +1,7 @@
 """Run the synthetic camera and the pose node through real ROS 2 and measure what comes out.
 
     python -m vitpose_ros.synthetic.demo [--frames 60] [--rate 10] [--people 2] [--output out/demo]
+                                         [--precision fp32|int8]
 
 No camera, no download, no ``ros2 launch``: the synthetic camera, the pose node (with the shipped
 demo model) and a recorder run as three rclpy nodes over DDS. For every frame it prints persons,
@@ -39,14 +40,16 @@ class DemoResult:
     truth_3d: dict = field(default_factory=dict)  # (N, K, 4) x, y, z, visibility (with depth)
     video: pathlib.Path | None = None
     png: pathlib.Path | None = None
+    model: str = ""  # file name and precision (from its metadata) of the model the node ran
 
 
 def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 0, mode: str = "animated",
              model_path=None, output_dir=None, providers=("cpu",), timeout_s: float = 120.0,
              say=print, scene: str = "random", depth: bool = False, pose_parameters: dict | None = None,
-             camera_parameters: dict | None = None) -> DemoResult:
+             camera_parameters: dict | None = None, precision: str = "fp32") -> DemoResult:
     """``depth``: the camera publishes depth and the node keypoints_3d (recorded in the result);
-    ``pose_parameters`` / ``camera_parameters``: more parameters for the two nodes."""
+    ``pose_parameters`` / ``camera_parameters``: more parameters for the two nodes; ``precision``:
+    the shipped demo model of that precision when ``model_path`` is not given."""
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
@@ -59,7 +62,7 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
     from . import demo_model_path
     from ..ros.synthetic_camera import SyntheticCamera
 
-    model_path = pathlib.Path(model_path) if model_path else demo_model_path()
+    model_path = pathlib.Path(model_path) if model_path else demo_model_path(precision=precision)
     context = rclpy.Context()  # our own: callers may have a default context running
     rclpy.init(context=context)
     result = DemoResult()
@@ -71,6 +74,7 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
             Parameter("qos_reliability", value="reliable"), Parameter("qos_depth", value=10),
             Parameter("use_depth", value=depth)] + [Parameter(k, value=v) for k, v in (pose_parameters or {}).items()],
             cli_args=["--ros-args", "-r", "depth/image_raw:=camera/aligned_depth_to_color/image_raw"] if depth else None)
+        result.model = f"{model_path.name} ({pose.estimator.metadata.precision})"
         recorder = rclpy.create_node("demo_recorder", context=context)
 
         def on_truth(msg):
@@ -201,18 +205,21 @@ def main(argv=None) -> int:
     parser.add_argument("--depth", action="store_true", help="also publish depth; the node publishes keypoints_3d")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", help="ONNX model (default: the shipped synthetic-people model)")
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                        help="which shipped demo model runs when --model is not given (int8: its INT8 copy)")
     parser.add_argument("--providers", default="tensorrt,cuda,cpu")
     parser.add_argument("--output", default="out/demo", help="folder for demo.mp4 and demo_frame.png")
     args = parser.parse_args(argv)
     try:
         result = run_demo(frames=args.frames, rate=args.rate, people=args.people, seed=args.seed,
                           model_path=args.model, output_dir=args.output, scene=args.scene, depth=args.depth,
+                          precision=args.precision,
                           providers=[p for p in args.providers.split(",") if p])
     except FileNotFoundError as exc:
         print(f"vitpose-demo: error: {exc}", file=sys.stderr)
         return 1
     acc = result.accuracy
-    print(f"\n{result.frames_received}/{result.frames_published} frames through ROS; "
+    print(f"\nmodel {result.model}: {result.frames_received}/{result.frames_published} frames through ROS; "
           f"median latency {np.median(result.latencies_ms) if result.latencies_ms else float('nan'):.1f} ms")
     if result.frames_dropped:  # by design: the node keeps only the newest frame, so latency stays bounded
         print(f"{result.frames_dropped} frame(s) dropped by the node: a newer one arrived while it was busy, "

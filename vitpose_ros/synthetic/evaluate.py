@@ -1,6 +1,10 @@
 """Accuracy of a model on held-out synthetic people: PCK@0.05, PCK@0.1, COCO OKS AP, per keypoint.
 
     python -m vitpose_ros.synthetic.evaluate --model M.onnx [--frames 200] [--mode both] [--flip-test]
+                                             [--compare OTHER.onnx]
+
+``--compare`` runs a second model (e.g. the INT8 copy) on the same frames and prints both side by
+side with the difference and the mean keypoint shift in pixels between them.
 
 Frames come from ``vitpose_ros.synthetic`` at seeds from 10**9 up (training never uses those).
 The estimator gets the renderer's boxes (what a detector would give). PCK counts a visible
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import sys
 from dataclasses import dataclass, field
 
@@ -129,6 +134,42 @@ def evaluate(estimator, mode: str, frames: int, progress: bool = False) -> dict:
     return acc.results()
 
 
+def compare(estimators, mode: str, frames: int, progress: bool = False) -> dict:
+    """Two models on the same frames: each one's results, and how far their keypoints are apart."""
+    accumulators = [Accumulator(), Accumulator()]
+    shifts = []
+    for i in range(frames):
+        image, boxes, truth = render_eval_frame(mode, i)
+        if not len(boxes):
+            continue
+        predicted = [estimator.estimate(image, boxes) for estimator in estimators]
+        for acc, p in zip(accumulators, predicted):
+            acc.add(p, truth, boxes)
+        shifts.append(np.linalg.norm(predicted[0][..., :2] - predicted[1][..., :2], axis=-1).ravel())
+        if progress and (i + 1) % max(1, frames // 10) == 0:
+            print(f"  {mode}: {i + 1}/{frames}", file=sys.stderr)
+    shift = np.concatenate(shifts) if shifts else np.zeros(0)
+    shift = shift[np.isfinite(shift)]
+    return {"reference": accumulators[0].results(), "compared": accumulators[1].results(),
+            "mean_shift_px": float(shift.mean()) if shift.size else float("nan"),
+            "p95_shift_px": float(np.percentile(shift, 95)) if shift.size else float("nan")}
+
+
+def format_comparison(name: str, comparison: dict, labels: tuple[str, str]) -> str:
+    ref, other = comparison["reference"], comparison["compared"]
+    if not ref.get("persons"):
+        return f"{name}: no persons"
+    width = max(len(label) for label in labels)
+    lines = [f"{name}: {ref['persons']} persons"]
+    for label, r in zip(labels, (ref, other)):
+        lines.append(f"    {label:<{width}}  PCK@0.05 {r['pck@0.05']:.4f}  PCK@0.1 {r['pck@0.1']:.4f}  OKS AP {r['oks_ap']:.4f}")
+    lines.append(f"    {'difference':<{width}}  PCK@0.05 {other['pck@0.05'] - ref['pck@0.05']:+.4f}  "
+                 f"PCK@0.1 {other['pck@0.1'] - ref['pck@0.1']:+.4f}  OKS AP {other['oks_ap'] - ref['oks_ap']:+.4f}")
+    lines.append(f"    keypoint shift between the two: mean {comparison['mean_shift_px']:.3f} px, "
+                 f"95th percentile {comparison['p95_shift_px']:.3f} px")
+    return "\n".join(lines)
+
+
 def format_results(name: str, results: dict, keypoint_names) -> str:
     if not results.get("persons"):
         return f"{name}: no persons"
@@ -147,17 +188,26 @@ def main(argv=None) -> int:
     parser.add_argument("--flip-test", action="store_true")
     parser.add_argument("--providers", default="tensorrt,cuda,cpu")
     parser.add_argument("--json", help="also write the results as JSON")
+    parser.add_argument("--compare", metavar="MODEL2",
+                        help="a second ONNX model (e.g. the INT8 copy) run on the same frames; prints both")
     args = parser.parse_args(argv)
     from ..core.engine import ModelError
     from ..core.estimator import PoseEstimator
 
     try:
-        estimator = PoseEstimator(args.model, providers=args.providers, flip_test=args.flip_test)
+        estimators = [PoseEstimator(path, providers=args.providers, flip_test=args.flip_test)
+                      for path in [args.model] + ([args.compare] if args.compare else [])]
     except (ModelError, ValueError) as exc:
         print(f"vitpose-evaluate: error: {exc}", file=sys.stderr)
         return 1
+    estimator = estimators[0]
     results = {}
     for mode in MODES if args.mode == "both" else (args.mode,):
+        if args.compare:
+            results[mode] = compare(estimators, mode, args.frames, progress=True)
+            labels = tuple(f"{e.metadata.precision} {pathlib.Path(p).name}" for e, p in zip(estimators, (args.model, args.compare)))
+            print(format_comparison(f"{mode} ({args.frames} frames)", results[mode], labels))
+            continue
         results[mode] = evaluate(estimator, mode, args.frames, progress=True)
         print(format_results(f"{mode} ({args.frames} frames)", results[mode], estimator.skeleton.keypoint_names))
     if args.json:
