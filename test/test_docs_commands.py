@@ -40,3 +40,11 @@ def _console_scripts() -> list[tuple[str, str]]:
 def test_console_scripts_point_at_callables(name, target):
     module, function = target.split(":")
     assert callable(getattr(importlib.import_module(module), function)), name
+
+
+def test_the_readme_lists_every_module():
+    text = (REPO / "README.md").read_text()
+    tree = text[text.index("Every module, one line each"):]
+    for path in sorted((REPO / "vitpose_ros").rglob("*.py")):
+        if path.name != "__init__.py":
+            assert f"  {path.name} " in tree, f"README's module list lacks {path.relative_to(REPO)}"
