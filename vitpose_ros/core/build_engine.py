@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from .cli import cli_error
+
 
 def parse_args(argv=None):
     from .engine import DEFAULT_ENGINE_CACHE
@@ -67,8 +69,7 @@ def main(argv=None) -> int:
         if provider != PROVIDER_NAMES["tensorrt"]:
             raise ModelError(f"TensorRT did not take the model (running on {provider})")
     except ModelError as exc:
-        print(f"vitpose-build-engine: error: {exc}", file=sys.stderr)
-        return 1
+        return cli_error("vitpose-build-engine", exc)
     print(f"TensorRT engine for {args.model} ready in {args.engine_cache_dir} "
           f"({time.perf_counter() - start:.0f} s, fp16={not args.no_fp16})")
     return 0

@@ -16,6 +16,8 @@ import sys
 import cv2
 import numpy as np
 
+from .cli import cli_error
+
 
 class CliError(Exception):
     pass
@@ -180,8 +182,7 @@ def main(argv=None) -> int:
         else:
             run_video(estimator, args)
     except (CliError, ModelError, ValueError) as exc:
-        print(f"vitpose-infer: error: {exc}", file=sys.stderr)
-        return 1
+        return cli_error("vitpose-infer", exc)
     return 0
 
 

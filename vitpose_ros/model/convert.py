@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from ..core.cli import cli_error
 from ..core.metadata import INPUT_NAME, OUTPUT_NAME, PRECISIONS, ModelMetadata
 
 CONVERTIBLE = ("fp16", "int8")
@@ -130,9 +131,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.precision == "int8" and args.int8_mode == "static" and not args.calibration:
-        print("vitpose-convert: error: --int8-mode static needs --calibration PATH (a folder of images or a video)",
-              file=sys.stderr)
-        return 1
+        return cli_error("vitpose-convert", "--int8-mode static needs --calibration PATH (a folder of images or a video)")
     return convert_or_fail(args.input, args.precision, args.output, args)
 
 
@@ -144,8 +143,7 @@ def convert_or_fail(source, precision: str, output, args, prog: str = "vitpose-c
     try:
         convert(source, precision, output, args)
     except (QuantizationError, PrecisionError, ValueError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
+        return cli_error(prog, exc)
     return 0
 
 

@@ -21,6 +21,7 @@ import tempfile
 import time
 import warnings
 
+from ..core.cli import cli_error
 from ..core.metadata import INPUT_NAME, OUTPUT_NAME, IMAGENET_MEAN, IMAGENET_STD, PRECISIONS, ModelMetadata, precision_model_path
 
 PARITY_TOLERANCE = 1e-4
@@ -124,14 +125,14 @@ def main(argv=None) -> int:
         if batch is not None and batch < 1:
             raise ValueError
     except ValueError:
-        return _fail(f"--batch must be 'dynamic' or a positive integer, got {args.batch!r}")
+        return cli_error("vitpose-export", f"--batch must be 'dynamic' or a positive integer, got {args.batch!r}")
     image_size = None
     if args.input_size:
         try:
             image_size = tuple(int(v) for v in args.input_size.lower().split("x"))
             assert len(image_size) == 2 and min(image_size) > 0
         except (ValueError, AssertionError):
-            return _fail(f"--input-size must look like 256x192, got {args.input_size!r}")
+            return cli_error("vitpose-export", f"--input-size must look like 256x192, got {args.input_size!r}")
 
     from . import CheckpointError, build_model, load_checkpoint
 
@@ -143,7 +144,7 @@ def main(argv=None) -> int:
         path = export_model(model, args.output, metadata_for(imported), opset=args.opset, batch=batch)
         diff = onnx_vs_torch(model, path, batch=batch or 2)
     except (CheckpointError, ExportError) as exc:
-        return _fail(str(exc))
+        return cli_error("vitpose-export", str(exc))
     elapsed = time.perf_counter() - start
     size = path.stat().st_size + (os.path.getsize(str(path) + ".data") if os.path.exists(str(path) + ".data") else 0)
     cfg = imported.config
@@ -152,18 +153,13 @@ def main(argv=None) -> int:
           f"to {path}: {size / 1e6:.1f} MB in {elapsed:.1f} s")
     print(f"ONNX Runtime vs torch max abs diff: {diff:.3g}")
     if not diff <= PARITY_TOLERANCE:
-        return _fail(f"ONNX output differs from torch by {diff:.3g} (> {PARITY_TOLERANCE})")
+        return cli_error("vitpose-export", f"ONNX output differs from torch by {diff:.3g} (> {PARITY_TOLERANCE})")
     if args.precision != "fp32":
         from .convert import convert_or_fail
 
         return convert_or_fail(path, args.precision, precision_model_path(path, args.precision), args,
                                prog="vitpose-export")
     return 0
-
-
-def _fail(reason: str) -> int:
-    print(f"vitpose-export: error: {reason}", file=sys.stderr)
-    return 1
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from ..core.cli import cli_error
 from ..core.metadata import precision_model_path
 from ..core.model_files import MODEL_SIZES, default_model_path
 
@@ -193,17 +194,12 @@ def main(argv=None) -> int:
             convert_model(fp32_output, args.precision, output)
             print(f"{args.precision} copy of {fp32_output.name} written")
     except (FetchError, CheckpointError, ExportError, PrecisionError) as exc:
-        return _fail(str(exc))
+        return cli_error("vitpose-fetch", str(exc))
     model_path_arg = "" if fp32_output == default_model_path(args.model, "coco") else f" model_path:={fp32_output}"
     precision_arg = " fp16:=true" if args.precision == "fp16" else ""
     print(f"start it with: ros2 launch vitpose_ros pose.launch.py model:={args.model}{model_path_arg}{precision_arg}")
     print(output)
     return 0
-
-
-def _fail(reason: str) -> int:
-    print(f"vitpose-fetch: error: {reason}", file=sys.stderr)
-    return 1
 
 
 if __name__ == "__main__":

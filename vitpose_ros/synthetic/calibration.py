@@ -14,6 +14,7 @@ import json
 import pathlib
 import sys
 
+from ..core.cli import cli_error
 from .train import EVAL_SEED_BASE
 
 BOXES_FILE = "boxes.json"
@@ -53,8 +54,7 @@ def main(argv=None) -> int:
     try:
         path = write_calibration_frames(args.output, args.frames, args.seed)
     except (ValueError, OSError) as exc:
-        print(f"vitpose-calibration-frames: error: {exc}", file=sys.stderr)
-        return 1
+        return cli_error("vitpose-calibration-frames", exc)
     print(f"wrote {args.frames} frames and {path}")
     return 0
 

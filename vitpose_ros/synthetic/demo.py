@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.cli import cli_error
 from .evaluate import Accumulator, pck
 
 
@@ -216,8 +217,7 @@ def main(argv=None) -> int:
                           precision=args.precision,
                           providers=[p for p in args.providers.split(",") if p])
     except FileNotFoundError as exc:
-        print(f"vitpose-demo: error: {exc}", file=sys.stderr)
-        return 1
+        return cli_error("vitpose-demo", exc)
     acc = result.accuracy
     print(f"\nmodel {result.model}: {result.frames_received}/{result.frames_published} frames through ROS; "
           f"median latency {np.median(result.latencies_ms) if result.latencies_ms else float('nan'):.1f} ms")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.cli import cli_error
 from .train import EVAL_SEED_BASE
 
 COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62,
@@ -198,8 +199,7 @@ def main(argv=None) -> int:
         estimators = [PoseEstimator(path, providers=args.providers, flip_test=args.flip_test)
                       for path in [args.model] + ([args.compare] if args.compare else [])]
     except (ModelError, ValueError) as exc:
-        print(f"vitpose-evaluate: error: {exc}", file=sys.stderr)
-        return 1
+        return cli_error("vitpose-evaluate", exc)
     estimator = estimators[0]
     results = {}
     for mode in MODES if args.mode == "both" else (args.mode,):
