@@ -50,15 +50,14 @@ def _window_depths(keypoints: np.ndarray, depth_m: np.ndarray, window: int) -> n
     height, width = depth_m.shape
     half = window // 2
     offsets = np.arange(-half, window - half)
-    pixels = np.clip(np.nan_to_num(keypoints[..., :2]), -1e6, 1e6)  # NaN / inf rows are masked below
-    u = np.round(pixels[..., 0]).astype(np.int64)
-    v = np.round(pixels[..., 1]).astype(np.int64)
-    finite = np.isfinite(keypoints[..., :2]).all(-1)
-    us = np.broadcast_to(u[..., None, None] + offsets[None, :], (*u.shape, window, window)).reshape(*u.shape, -1)
-    vs = np.broadcast_to(v[..., None, None] + offsets[:, None], (*v.shape, window, window)).reshape(*v.shape, -1)
-    inside = (us >= 0) & (us < width) & (vs >= 0) & (vs < height) & finite[..., None]
-    samples = depth_m[np.clip(vs, 0, height - 1), np.clip(us, 0, width - 1)].astype(np.float64)
-    return np.where(inside, samples, np.nan)
+    # NaN / inf keypoints land far outside the image and are masked there
+    pixels = np.round(np.nan_to_num(keypoints[..., :2], nan=-1e6, posinf=-1e6, neginf=-1e6).clip(-1e6, 1e6))
+    u = pixels[..., 0].astype(np.int64)[..., None, None] + offsets[None, :]  # (N, K, 1, w)
+    v = pixels[..., 1].astype(np.int64)[..., None, None] + offsets[:, None]  # (N, K, w, 1)
+    inside = ((u >= 0) & (u < width)) & ((v >= 0) & (v < height))  # (N, K, w, w)
+    flat = (v.clip(0, height - 1) * width + u.clip(0, width - 1)).reshape(*u.shape[:2], -1)
+    samples = depth_m.reshape(-1)[flat].astype(np.float64)  # one gather from the raveled image
+    return np.where(inside.reshape(flat.shape), samples, np.nan)
 
 
 def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
