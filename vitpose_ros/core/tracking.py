@@ -19,8 +19,6 @@ Id 0 means "no identity" everywhere (the /pose/keypoints ``id`` field).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 NO_ID = 0
@@ -80,32 +78,34 @@ def greedy_assignment(score: np.ndarray, threshold: float) -> list[tuple[int, in
         score[:, c] = -np.inf
 
 
-@dataclass
-class _Track:
-    id: int
-    state: np.ndarray  # cx, cy, w, h
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # centre per second; size entries stay 0
-    stamp: float = 0.0  # last seen (s)
-
-
 class BoxTracker:
-    """Constant-velocity IoU tracker; ``update`` gives each detection a track id."""
+    """Constant-velocity IoU tracker; ``update`` gives each detection a track id.
+
+    Tracks are rows of a few arrays (id, box state cx/cy/w/h, centre velocity per second, last
+    stamp), so one update is a handful of array operations whatever the number of people."""
 
     def __init__(self, iou_threshold: float = 0.2, max_age_s: float = 1.0, velocity_smoothing: float = 0.5):
         self.iou_threshold = iou_threshold
         self.max_age_s = max_age_s
         self.velocity_smoothing = velocity_smoothing  # weight of the newest velocity measurement
-        self._tracks: list[_Track] = []
+        self._ids = np.zeros(0, np.uint32)
+        self._states = np.zeros((0, 4))  # cx, cy, w, h
+        self._velocities = np.zeros((0, 2))  # centre, per second (sizes are not extrapolated)
+        self._stamps = np.zeros(0)  # last seen (s)
         self._next_id = 1
         self.lost: list[int] = []  # ids dropped by the last update
 
     @property
     def active_ids(self) -> list[int]:
-        return [t.id for t in self._tracks]
+        return self._ids.tolist()
 
     def reset(self) -> None:
         self.lost = self.active_ids
-        self._tracks = []
+        self._keep(np.zeros(len(self._ids), bool))
+
+    def _keep(self, mask: np.ndarray) -> None:
+        self._ids, self._states = self._ids[mask], self._states[mask]
+        self._velocities, self._stamps = self._velocities[mask], self._stamps[mask]
 
     def _match_scores(self, predicted: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """(tracks, detections) score: > 0 may match, higher first; IoU pairs score above the rest."""
@@ -121,28 +121,33 @@ class BoxTracker:
     def update(self, boxes: np.ndarray, stamp_s: float) -> np.ndarray:
         """Track ids (uint32, (N,)) for ``boxes`` (N, 4) seen at ``stamp_s`` seconds."""
         boxes = np.asarray(boxes, float).reshape(-1, 4)
-        if self._tracks and stamp_s < max(t.stamp for t in self._tracks):
+        if len(self._ids) and stamp_s < self._stamps.max():
             self.reset()  # time went backwards (bag loop, sim reset): start over
         else:
             self.lost = []
-        predicted = np.array([_to_xyxy(t.state + t.velocity * (stamp_s - t.stamp)) for t in self._tracks]).reshape(-1, 4)
-        pairs = greedy_assignment(self._match_scores(predicted, boxes), 0.0)
-        ids = np.zeros(len(boxes), np.uint32)
+        centres = self._states[:, :2] + self._velocities * (stamp_s - self._stamps)[:, None]
+        predicted = _to_xyxy(np.concatenate([centres, self._states[:, 2:]], axis=1))
+        pairs = np.array(greedy_assignment(self._match_scores(predicted, boxes), 0.0), np.int64).reshape(-1, 2)
+        tracks, matched = pairs[:, 0], pairs[:, 1]
         measured = _to_cxcywh(boxes)
-        for track_index, box_index in pairs:
-            track = self._tracks[track_index]
-            dt = stamp_s - track.stamp
-            w = self.velocity_smoothing
-            if dt > 0:
-                track.velocity[:2] = w * (measured[box_index, :2] - track.state[:2]) / dt + (1 - w) * track.velocity[:2]
-            track.state = np.concatenate([measured[box_index, :2], w * measured[box_index, 2:] + (1 - w) * track.state[2:]])
-            track.stamp = stamp_s
-            ids[box_index] = track.id
-        for box_index in np.flatnonzero(ids == NO_ID):
-            self._tracks.append(_Track(id=self._next_id, state=measured[box_index], stamp=stamp_s))
-            ids[box_index] = self._next_id
-            self._next_id += 1
-        kept = [t for t in self._tracks if stamp_s - t.stamp <= self.max_age_s]
-        self.lost += [t.id for t in self._tracks if stamp_s - t.stamp > self.max_age_s]
-        self._tracks = kept
+        w = self.velocity_smoothing
+        dt = stamp_s - self._stamps[tracks]
+        moving = (dt > 0)[:, None]
+        step = (measured[matched, :2] - self._states[tracks, :2]) / np.where(moving, dt[:, None], 1.0)
+        self._velocities[tracks] = np.where(moving, w * step + (1 - w) * self._velocities[tracks], self._velocities[tracks])
+        self._states[tracks] = np.concatenate(
+            [measured[matched, :2], w * measured[matched, 2:] + (1 - w) * self._states[tracks, 2:]], axis=1)
+        self._stamps[tracks] = stamp_s
+        ids = np.zeros(len(boxes), np.uint32)
+        ids[matched] = self._ids[tracks]
+        new = np.flatnonzero(ids == NO_ID)  # unmatched detections open tracks
+        ids[new] = np.arange(self._next_id, self._next_id + len(new), dtype=np.uint32)
+        self._next_id += len(new)
+        self._ids = np.concatenate([self._ids, ids[new]])
+        self._states = np.concatenate([self._states, measured[new]])
+        self._velocities = np.concatenate([self._velocities, np.zeros((len(new), 2))])
+        self._stamps = np.concatenate([self._stamps, np.full(len(new), float(stamp_s))])
+        fresh = stamp_s - self._stamps <= self.max_age_s
+        self.lost += self._ids[~fresh].tolist()
+        self._keep(fresh)
         return ids
