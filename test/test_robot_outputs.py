@@ -110,8 +110,9 @@ def test_depth_outliers_holes_and_out_of_image_joints():
     depth = np.full((100, 100), 2.0, np.float32)
     depth[40:60, 40:60] = np.nan  # hole
     depth[8:14, 78:84] = 9.0  # the wall behind the person shows through (e.g. between arm and body)
+    depth[88:94, 8:14] = 0.5  # an object in front of the person covers a joint
     keypoints = np.array([[[20, 20, 1], [50, 50, 1], [81, 11, 1], [150, 20, 1], [np.nan, np.nan, 0], [30, 70, 1],
-                           [84, 11, 1]]],
+                           [84, 11, 1], [11, 91, 1]]],
                          np.float32)
     keypoints_noisy_window = keypoints.copy()
     z = keypoints_to_3d(keypoints, depth, INTRINSICS, window=5, max_deviation_m=0.5)[..., 2]
@@ -120,6 +121,7 @@ def test_depth_outliers_holes_and_out_of_image_joints():
     assert np.isnan(z[0, 2])  # only 9 m in its window, 7 m from the person's median: rejected
     assert np.isnan(z[0, 3]) and np.isnan(z[0, 4])  # outside the image / no keypoint
     assert z[0, 6] == pytest.approx(2.0)  # 10 of 25 window pixels are wall: dropped, not averaged in
+    assert np.isnan(z[0, 7])  # only 0.5 m in its window, in front of the person: rejected too
     assert keypoints_to_3d(np.zeros((0, 17, 3)), depth, INTRINSICS).shape == (0, 17, 3)
     assert np.array_equal(keypoints, keypoints_noisy_window, equal_nan=True)  # input untouched
 

@@ -60,13 +60,18 @@ def _window_depths(keypoints: np.ndarray, depth_m: np.ndarray, window: int) -> n
     return np.where(inside.reshape(flat.shape), samples, np.nan)
 
 
-def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
-    """np.nanmedian without its all-NaN RuntimeWarning (all-NaN slices give NaN)."""
-    count = np.isfinite(values).sum(axis)
-    ordered = np.sort(values, axis=axis)  # NaN sorts last
-    low = np.take_along_axis(ordered, np.expand_dims(np.maximum(count - 1, 0) // 2, axis), axis).squeeze(axis)
-    high = np.take_along_axis(ordered, np.expand_dims(np.maximum(count, 1) // 2, axis), axis).squeeze(axis)
-    return np.where(count > 0, (low + high) / 2, np.nan)
+def _sorted_median(ordered: np.ndarray, start, stop) -> np.ndarray:
+    """Median of ``ordered[..., start:stop]`` along the last axis (ascending); NaN where empty."""
+    size, last = stop - start, ordered.shape[-1] - 1
+    low = np.take_along_axis(ordered, np.minimum(start + np.maximum(size - 1, 0) // 2, last)[..., None], -1)[..., 0]
+    high = np.take_along_axis(ordered, np.minimum(start + size // 2, last)[..., None], -1)[..., 0]
+    return np.where(size > 0, (low + high) / 2, np.nan)  # (an empty run's clamped indices are unused)
+
+
+def _nanmedian(values: np.ndarray) -> np.ndarray:
+    """np.nanmedian over the last axis without its all-NaN RuntimeWarning (all-NaN slices give NaN)."""
+    ordered = np.sort(values, axis=-1)  # NaN sorts last
+    return _sorted_median(ordered, 0, np.isfinite(values).sum(-1))
 
 
 def keypoints_to_3d(keypoints: np.ndarray, depth_m: np.ndarray, intrinsics: Intrinsics, window: int = 5,
@@ -86,13 +91,16 @@ def keypoints_to_3d(keypoints: np.ndarray, depth_m: np.ndarray, intrinsics: Intr
     samples = _window_depths(keypoints, depth_m, window) * depth_scale
     with np.errstate(invalid="ignore"):
         samples = np.where((samples > 0) & (samples >= min_m) & (samples <= max_m), samples, np.nan)  # 0: no reading
-    joint_z = _nanmedian(samples, axis=-1)
+    ordered = np.sort(samples, axis=-1)  # NaN last; both passes read medians of runs of this
+    valid = np.isfinite(ordered).sum(-1)
+    joint_z = _sorted_median(ordered, 0, valid)
     voting = np.where(keypoints[..., 2] >= score_threshold, joint_z, np.nan)
     unsure = ~np.isfinite(voting).any(axis=-1, keepdims=True)  # no confident joint with depth: all vote
-    voting = np.where(unsure, joint_z, voting)
-    person_z = _nanmedian(voting, axis=-1)  # (N,)
-    # second pass: only the pixels near the person's depth count for each joint
+    person_z = _nanmedian(np.where(unsure, joint_z, voting))[:, None, None]  # (N, 1, 1)
+    # second pass: only the pixels near the person's depth count for each joint; in sorted order
+    # they are one run, from the first >= person_z - max_deviation to the last <= person_z + it
     with np.errstate(invalid="ignore"):
-        near = np.abs(samples - person_z[:, None, None]) <= max_deviation_m
-    joint_z = _nanmedian(np.where(near, samples, np.nan), axis=-1)
+        start = (ordered < person_z - max_deviation_m).sum(-1)
+        stop = (ordered <= person_z + max_deviation_m).sum(-1)
+    joint_z = _sorted_median(ordered, start, np.maximum(stop, start))
     return intrinsics.back_project(keypoints[..., :2], joint_z).astype(np.float32)
