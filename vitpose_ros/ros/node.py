@@ -326,21 +326,23 @@ class PoseNode(Node):
             self.get_logger().warning("no depth image within sync_slop of the colour image; keypoints_3d are NaN",
                                       throttle_duration_sec=5.0)
             return points
+        p = self.params
         try:
             depth, scale = depth_image_array(depth_msg)
             if depth.shape != tuple(shape[:2]):
                 raise ValueError(f"depth image is {depth.shape[1]}x{depth.shape[0]} but the colour image is "
                                  f"{shape[1]}x{shape[0]}; publish depth registered to colour (aligned_depth_to_color)")
-            if not (depth > 0).any():  # NaN compares False
+            intrinsics = self.intrinsics or Intrinsics.default_for(shape[1], shape[0])
+            found = keypoints_to_3d(keypoints, depth, intrinsics, p["depth_window"], p["depth_max_deviation"],
+                                    p["depth_min"], p["depth_max"], p["keypoint_score_threshold"], scale)
+            # Only when no joint found a depth is the whole image scanned (a good frame never pays it).
+            if len(keypoints) and not np.isfinite(found).any() and not (depth > 0).any():  # NaN compares False
                 raise ValueError("depth image has no valid pixel (all zero or NaN)")
         except ValueError as exc:
             self.stats.count("depth_skipped")
             self.get_logger().warning(f"skipping depth: {exc}", throttle_duration_sec=5.0)
             return points
-        p = self.params
-        intrinsics = self.intrinsics or Intrinsics.default_for(shape[1], shape[0])
-        return keypoints_to_3d(keypoints, depth, intrinsics, p["depth_window"], p["depth_max_deviation"],
-                               p["depth_min"], p["depth_max"], p["keypoint_score_threshold"], scale)
+        return found
 
     def _depth_for(self, stamp: int):
         """The depth image paired with colour ``stamp`` (nearest within sync_slop); waits up to
