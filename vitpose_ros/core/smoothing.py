@@ -38,8 +38,8 @@ class KeypointSmoother:
         out = np.array(keypoints, np.float32, copy=True)
         ids = np.asarray(ids, np.int64).reshape(-1)
         previous, self._state = self._state, {}
-        _, first = np.unique(ids, return_index=True)
-        rows = np.sort(first[ids[first] != 0])  # no identity, or a duplicate id this frame: unfiltered
+        seen: set[int] = set()  # no identity, or a duplicate id this frame: unfiltered
+        rows = np.array([row for row, i in enumerate(ids.tolist()) if i != 0 and not (i in seen or seen.add(i))], np.int64)
         if len(rows) == 0:
             return out
         xy = out[rows, :, :2].astype(np.float64)

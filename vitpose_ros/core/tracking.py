@@ -64,18 +64,24 @@ def _to_xyxy(state):
 
 
 def greedy_assignment(score: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """(row, column) pairs, best score first, each row and column used once, score > threshold."""
-    pairs = []
+    """(row, column) pairs, best score first, each row and column used once, score > threshold.
+
+    One sort, then a walk down it (ties in row-major order, as repeated arg-max would take them)."""
+    pairs: list[tuple[int, int]] = []
     if score.size == 0:
         return pairs
-    score = score.copy()
-    while True:
-        r, c = np.unravel_index(np.argmax(score), score.shape)
-        if not score[r, c] > threshold:
-            return pairs
-        pairs.append((int(r), int(c)))
-        score[r, :] = -np.inf
-        score[:, c] = -np.inf
+    order = np.argsort(-score, axis=None, kind="stable")
+    rows_used, columns_used = set(), set()
+    columns = score.shape[1]
+    for index, value in zip(order.tolist(), score.ravel()[order].tolist()):
+        if not value > threshold:
+            break
+        row, column = divmod(index, columns)
+        if row not in rows_used and column not in columns_used:
+            pairs.append((row, column))
+            rows_used.add(row)
+            columns_used.add(column)
+    return pairs
 
 
 class BoxTracker:
