@@ -19,6 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 from rclpy.node import Node
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
@@ -112,6 +113,7 @@ class SyntheticCamera(Node):
             self.depth_info_pub = self.create_publisher(CameraInfo, "camera/aligned_depth_to_color/camera_info", 5)
             self.truth_3d_pub = self.create_publisher(PointCloud2, "synthetic/ground_truth_3d", 10)
         self.frame_index = 0
+        self.first_stamp_ns: int | None = None
         # stamp (ns) -> frame number of the latest frames, for matching results to frames; bounded so
         # a camera that runs for hours keeps no growing history
         self.recent_stamps: OrderedDict[int, int] = OrderedDict()
@@ -138,10 +140,15 @@ class SyntheticCamera(Node):
             self.timer.cancel()
             self.get_logger().info(f"published {self.frame_index} frames; done")
             return
+        # Stamp = the scene time of this frame (frame_index / rate after the first), as a camera
+        # stamps capture time: rendering time and timer jitter must not disagree with the motion.
+        if self.first_stamp_ns is None:
+            self.first_stamp_ns = self.get_clock().now().nanoseconds
+        stamp_ns = self.first_stamp_ns + round(self.frame_index * 1e9 / self.params["rate"])
         frame = self.render(self.frame_index)
         image, boxes, truth = frame.image, frame.boxes, frame.keypoints
-        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params["frame_id"])
-        self.recent_stamps[header.stamp.sec * 1_000_000_000 + header.stamp.nanosec] = self.frame_index
+        header = Header(stamp=Time(nanoseconds=stamp_ns).to_msg(), frame_id=self.params["frame_id"])
+        self.recent_stamps[stamp_ns] = self.frame_index
         if len(self.recent_stamps) > STAMP_HISTORY:
             self.recent_stamps.popitem(last=False)
         self.truth_pub.publish(keypoints_to_cloud(truth, header, frame.identities))

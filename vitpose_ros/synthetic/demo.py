@@ -145,6 +145,8 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
         _wait(lambda: camera.frame_index >= frames, timeout_s)
         # let the last frames through the pipeline
         _wait(lambda: result.frames_received >= frames, max(0.0, min(10.0, deadline - time.monotonic())))
+        if depth:  # each frame's keypoints_3d is published just after its keypoints: let the last one in
+            _wait(lambda: set(result.keypoints_3d) >= set(predictions), 2.0)
         result.frames_published = camera.frame_index
         result.frames_dropped = pose.frames_dropped
         result.frames_skipped = pose.stats.frames_skipped
