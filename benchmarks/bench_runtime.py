@@ -17,8 +17,8 @@ Not a test: figures vary with the machine; the README records one run.
     python benchmarks/bench_runtime.py --precision fp32 int8 [--int8 dynamic static] [--batches 1 4 8]
 
 prints the precision table instead: end-to-end estimate per precision and INT8 flavour, measured
-interleaved in one run (fp32, then each INT8 model, repeated), with the speed-up over fp32 and the
-CPU's ISA flags. ``--int8`` takes flavours as ``mode[:part,part]`` (``vitpose_ros.model.int8``
+interleaved in one run (fp32, then each INT8 model, repeated, each call after a 50 ms pause so
+no other session's threads are still spinning), with the speed-up over fp32 and the CPU's ISA flags. ``--int8`` takes flavours as ``mode[:part,part]`` (``vitpose_ros.model.int8``
 PARTS), e.g. ``dynamic:blocks,attention`` to also quantize the attention's activation MatMuls.
 """
 from __future__ import annotations
@@ -39,6 +39,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from vitpose_ros.core.estimator import PoseEstimator  # noqa: E402
 from vitpose_ros.model.export import export_model  # noqa: E402
 from vitpose_ros.core.metadata import ModelMetadata  # noqa: E402
+
+# Pause before each timed call of the precision table (see precision_table).
+SESSION_GAP_S = 0.05
 
 
 def model_gflops(cfg) -> float:
@@ -224,6 +227,10 @@ def precision_table(args) -> None:
                     estimator.estimate(image, boxes)  # warm-up at this batch size
                 for _ in range(args.repeats):
                     for name, estimator in estimators.items():
+                        # The previous session's worker threads spin for a while after its run (ORT's
+                        # default); on 2 cores they would steal this run's time. A camera-paced node
+                        # runs one session with gaps between frames: time each call after a gap.
+                        time.sleep(SESSION_GAP_S)
                         cpu_start, start = time.process_time(), time.perf_counter()
                         estimator.estimate(image, boxes)
                         wall[name].append(time.perf_counter() - start)

@@ -60,18 +60,26 @@ def test_layers_are_sorted_into_network_parts(fp32_model):
 def test_dynamic_int8_quantizes_weight_matmuls_only(fp32_model, tmp_path):
     out = quantize_model(fp32_model, tmp_path / "dyn.onnx", mode="dynamic")
     props = metadata(out)
-    assert (props["precision"], props["quantization"], props["quantized_parts"]) == ("int8", "dynamic", "blocks")
+    assert (props["precision"], props["quantization"], props["quantized_parts"]) == ("int8", "dynamic", "blocks,head")
     assert props["variant"] == "tiny" and props["dark_kernel"] == "11"  # the source's metadata carried over
     weights = {t.name: t for t in onnx.load(str(out)).graph.initializer}
     int8_matrices = [t for t in weights.values() if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2]
-    assert len(int8_matrices) == 16  # qkv, proj, fc1, fc2 x 4 blocks
+    assert len(int8_matrices) == 16 + 3  # qkv, proj, fc1, fc2 x 4 blocks; 2 deconvolutions + 1x1 conv
     ops = optimized_op_types(out, tmp_path)
-    assert ops.get("DynamicQuantizeMatMul", 0) + ops.get("MatMulInteger", 0) == 16
+    assert ops.get("DynamicQuantizeMatMul", 0) + ops.get("MatMulInteger", 0) == 16 + 3
+    assert "ConvTranspose" not in ops
     # the attention's activation x activation products stay float
     assert ops.get("MatMul", 0) + ops.get("FusedMatMul", 0) == 8
     estimator = PoseEstimator(out, providers="cpu")
     assert estimator.metadata.precision == "int8"
     assert out.stat().st_size < fp32_model.stat().st_size
+
+
+def test_blocks_only_leaves_the_head_as_deconvolutions(fp32_model, tmp_path):
+    out = quantize_model(fp32_model, tmp_path / "blocks.onnx", mode="dynamic", parts=("blocks",))
+    assert metadata(out)["quantized_parts"] == "blocks"
+    ops = optimized_op_types(out, tmp_path)
+    assert ops.get("DynamicQuantizeMatMul", 0) + ops.get("MatMulInteger", 0) == 16 and ops["ConvTranspose"] == 2
 
 
 def test_static_int8_is_qdq_with_per_channel_weights_and_symmetric_activations(fp32_model, calibration, tmp_path):
@@ -82,7 +90,7 @@ def test_static_int8_is_qdq_with_per_channel_weights_and_symmetric_activations(f
     inits = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
     dequantize = [n for n in graph.node if n.op_type == "DequantizeLinear"]
     weight_dq = [n for n in dequantize if inits.get(n.input[0]) is not None and inits[n.input[0]].ndim == 2]
-    assert len(weight_dq) == 16
+    assert len(weight_dq) == 16 + 3  # the blocks' and the head's (as MatMuls) weight matrices
     for node in weight_dq:  # per output channel: one scale per column of the (in, out) weight
         assert inits[node.input[1]].shape == (inits[node.input[0]].shape[1],)
     activation_q = [n for n in graph.node if n.op_type == "QuantizeLinear"]
@@ -93,7 +101,8 @@ def test_static_int8_is_qdq_with_per_channel_weights_and_symmetric_activations(f
         assert float(inits[node.input[1]]) > 0
     # ONNX Runtime's CPU provider runs every quantized MatMul as an integer kernel
     ops = optimized_op_types(out, tmp_path)
-    assert ops.get("MatMulIntegerToFloat", 0) + ops.get("QLinearMatMul", 0) == 16
+    assert ops.get("MatMulIntegerToFloat", 0) + ops.get("QLinearMatMul", 0) == 16 + 3
+    assert "ConvTranspose" not in ops
 
 
 def test_static_calibration_from_a_video_with_whole_frame_boxes(fp32_model, tmp_path):

@@ -9,12 +9,15 @@
   sees. Activations are symmetric int8 with zero point 0: ONNX Runtime's CPU provider fuses the
   pairs into integer kernels and TensorRT takes the file as an explicitly quantized network.
 
-What stays float (measured on the shipped demo model, table in README.md "INT8"): LayerNorm,
-Softmax, GELU and the residual adds are never quantized (only MatMul/Gemm/Conv/ConvTranspose
-are candidates); the two MatMuls of attention whose inputs are both activations (Q.K^T and
+What is quantized by default (measured on the shipped demo model, table in README.md "INT8"):
+the weight MatMuls of the transformer blocks and the heatmap head. ONNX Runtime's CPU provider has
+no integer ConvTranspose kernel, so the head's deconvolutions are first rewritten as equivalent
+MatMuls (``subpixel``), which then take the same integer GEMMs as the blocks. LayerNorm, Softmax,
+GELU and the residual adds are never quantized (only MatMul/Gemm/Conv/ConvTranspose are
+candidates); the two MatMuls of attention whose inputs are both activations (Q.K^T and
 attention x V) stay float because their int8 versions cost more time than they save at ViT sizes
-(a DynamicQuantizeLinear per head-sized matrix); the patch embedding and the heatmap head stay float
-by default because they are a small share of the compute and sit where rounding moves keypoints.
+(a quantization per head-sized matrix); the patch embedding stays float because it is 1-3 % of
+the compute, sits on the raw pixels, and the provider runs a quantized Conv there in float anyway.
 
 The quantized file keeps the source's metadata_props, with ``precision = int8`` and
 ``quantization = dynamic|static`` added, so the runtime and the node's diagnostics report it.
@@ -30,11 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.metadata import INPUT_NAME, ModelMetadata, precision_model_path
+from .subpixel import rewrite_deconvolutions
 
 MODES = ("dynamic", "static")
 # Which parts of the network may be quantized (see module docstring; README has the measurements).
 PARTS = ("blocks", "attention", "patch_embed", "head")
-DEFAULT_PARTS = ("blocks",)
+DEFAULT_PARTS = ("blocks", "head")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 
@@ -60,6 +64,10 @@ class QuantizedLayers:
 
     def all(self) -> list[str]:
         return self.selected(PARTS)
+
+    def renamed(self, names: dict[str, str]) -> "QuantizedLayers":
+        """The same layers after a rewrite that gave some nodes new names (``subpixel``)."""
+        return QuantizedLayers(*(tuple(names.get(n, n) for n in getattr(self, part)) for part in PARTS))
 
 
 def quantizable_layers(model) -> QuantizedLayers:
@@ -238,12 +246,17 @@ def quantize_model(source, output=None, mode: str = "static", calibration=None, 
         # also writes an augmented copy of the model here, out of the output folder.
         prepared = pathlib.Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))
-        layers = quantizable_layers(onnx.load(str(prepared)))
+        prepared_model = onnx.load(str(prepared))
+        layers = quantizable_layers(prepared_model)
+        if "head" in parts:
+            # ORT has no integer ConvTranspose kernel: the head becomes MatMuls that have one.
+            layers = layers.renamed(rewrite_deconvolutions(prepared_model))
+            onnx.save_model(prepared_model, str(prepared))
         chosen = layers.selected(parts)
         if not chosen:
             raise QuantizationError(f"nothing to quantize in {source} for parts {', '.join(parts)}")
         excluded = [name for name in layers.all() if name not in chosen]
-        op_types = sorted({n.op_type for n in model.graph.node if n.name in chosen})
+        op_types = sorted({n.op_type for n in prepared_model.graph.node if n.name in chosen})
         if mode == "dynamic":
             # Dynamic quantization has no Conv kernel worth having on CPU (ConvInteger is slower).
             op_types = [t for t in op_types if t in ("MatMul", "Gemm")]
