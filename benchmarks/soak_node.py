@@ -70,7 +70,7 @@ def run_soak(frames: int, rate: float = 15.0, people: int = 4, report_every: int
     os.environ.update(profile)
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import PointCloud2
 
@@ -115,7 +115,9 @@ def run_soak(frames: int, rate: float = 15.0, people: int = 4, report_every: int
             Parameter("frames", value=frames), Parameter("rate", value=float(rate)),
             Parameter("num_people", value=people), Parameter("mode", value="animated")])
         camera.timer.cancel()  # started below, once the pose node listens
-        executor = MultiThreadedExecutor(num_threads=3, context=context)
+        # single-threaded: rclpy's MultiThreadedExecutor re-polls holding the GIL while a callback
+        # group is busy, which stalls the camera (vitpose_ros/synthetic/demo.py)
+        executor = SingleThreadedExecutor(context=context)
         executor.add_node(recorder)
         executor.add_node(camera)
         spinner = threading.Thread(target=executor.spin, daemon=True)

@@ -123,7 +123,8 @@ class SyntheticCamera(Node):
         """Which frame had this stamp (None: not published, or older than the last STAMP_HISTORY)."""
         return self.recent_stamps.get(stamp_ns)
 
-    def render(self, index: int) -> SceneFrame:
+    def render(self, index: int, scene_time: float) -> SceneFrame:
+        """Frame ``index`` (held-out mode: that evaluation frame) or the people at ``scene_time`` seconds."""
         p = self.params
         if p["mode"] == "held_out":
             from ..synthetic.evaluate import render_eval_frame
@@ -131,7 +132,7 @@ class SyntheticCamera(Node):
             image, boxes, truth = render_eval_frame("scenes", index)
             n = len(boxes)
             return SceneFrame(image, boxes, truth, np.arange(1, n + 1, dtype=np.uint32), np.full(n, np.nan), None)
-        return render_people(self.animation.people_at(index / p["rate"]), p["width"], p["height"],
+        return render_people(self.animation.people_at(scene_time), p["width"], p["height"],
                              focal_length(p["width"]), background_seed=p["seed"], with_depth=p["depth"],
                              order_by_x=p["scene"] == "crossing")
 
@@ -140,12 +141,15 @@ class SyntheticCamera(Node):
             self.timer.cancel()
             self.get_logger().info(f"published {self.frame_index} frames; done")
             return
-        # Stamp = the scene time of this frame (frame_index / rate after the first), as a camera
-        # stamps capture time: rendering time and timer jitter must not disagree with the motion.
+        # Like a camera: stamp = capture time (now), and the scene is what stands there at that
+        # time, so the motion the tracker sees agrees with the stamps whatever the timer's jitter,
+        # and a slow render delays the frame instead of making every later stamp older.
+        stamp_ns = self.get_clock().now().nanoseconds
+        if self.recent_stamps:  # strictly increasing, even if the system clock steps back
+            stamp_ns = max(stamp_ns, next(reversed(self.recent_stamps)) + 1)
         if self.first_stamp_ns is None:
-            self.first_stamp_ns = self.get_clock().now().nanoseconds
-        stamp_ns = self.first_stamp_ns + round(self.frame_index * 1e9 / self.params["rate"])
-        frame = self.render(self.frame_index)
+            self.first_stamp_ns = stamp_ns
+        frame = self.render(self.frame_index, (stamp_ns - self.first_stamp_ns) / 1e9)
         image, boxes, truth = frame.image, frame.boxes, frame.keypoints
         header = Header(stamp=Time(nanoseconds=stamp_ns).to_msg(), frame_id=self.params["frame_id"])
         self.recent_stamps[stamp_ns] = self.frame_index

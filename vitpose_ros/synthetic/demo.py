@@ -52,7 +52,7 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
     ``pose_parameters`` / ``camera_parameters``: more parameters for the two nodes; ``precision``:
     the shipped demo model of that precision when ``model_path`` is not given."""
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Image, PointCloud2
 
@@ -125,7 +125,10 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
                                          recorder_of(result.truth_3d, keypoints_3d_from_cloud), 50)
         if output_dir is not None:
             recorder.create_subscription(Image, "pose/image", on_image, 50)
-        executor = MultiThreadedExecutor(num_threads=3, context=context)
+        # One single-threaded executor: the callbacks are short (the node infers on its own thread).
+        # rclpy's MultiThreadedExecutor re-polls in Python while a ready entity's callback group is
+        # busy, holding the GIL: with it the camera's timer and renders stalled up to 1.6 s here.
+        executor = SingleThreadedExecutor(context=context)
         executor.add_node(pose)
         executor.add_node(recorder)
         spinner = threading.Thread(target=executor.spin, daemon=True)
