@@ -318,3 +318,40 @@ def test_boxes_and_detections_round_trip():
     assert np.allclose(boxes, BOXES) and np.allclose(scores, [0.7, 0.9])
     assert [d.id for d in msg.detections] == ["0", "1"] and msg.header.stamp.nanosec == T0 % 10**9
     assert detections_to_boxes(boxes_to_detections(BOXES, header(T0), class_id="car"), ["person"], 0.0, 10)[0].shape == (0, 4)
+
+
+def test_smoothing_parameters_change_live_through_the_parameter_service(ros, model):
+    """Smoothed keypoints equal a KeypointSmoother fed the same raw keypoints and stamps, before and
+    after `ros2 param set` (here: the SetParameters service) switches to the plain filter."""
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+
+    from vitpose_ros.core.smoothing import KeypointSmoother
+    from vitpose_ros.ros.conversions import boxes_to_detections, ids_from_cloud
+    from vitpose_ros.ros.node import NODE_NAME
+
+    h = Harness({"model_path": str(model), "providers": ["cpu"], "smoothing": True, "keypoint_score_threshold": 0.0})
+    try:
+        estimator = PoseEstimator(model, providers=("cpu",))
+        reference = KeypointSmoother()
+        frames = [scene(0), scene(1), scene(2), scene(0)]
+        for i, rgb in enumerate(frames):
+            if i == 2:  # live change between frames
+                client = AsyncParameterClient(h.peer, NODE_NAME)
+                assert client.wait_for_services(5.0)
+                future = client.set_parameters([Parameter("smoothing_min_cutoff", value=0.5),
+                                                Parameter("smoothing_trend", value=False)])
+                h.wait_for(future.done, "parameter service")
+                assert all(r.successful for r in future.result().results)
+                reference.min_cutoff, reference.trend = 0.5, False
+            t_ns = T0 + i * 100_000_000
+            h.image_pub.publish(image_msg(rgb, t_ns))
+            h.det_pub.publish(boxes_to_detections(BOXES, header(t_ns), ids=["alice", "bob"]))
+            cloud = h.wait_keypoints(i + 1)
+            assert ids_from_cloud(cloud).tolist() == [1, 2]
+            expected = reference(estimator.estimate(rgb, BOXES), [1, 2], t_ns / 1e9, 0.0)
+            np.testing.assert_allclose(keypoints_from_cloud(cloud), expected, atol=1e-3)
+        raw = estimator.estimate(frames[-1], BOXES)
+        assert np.abs(keypoints_from_cloud(cloud)[..., :2] - raw[..., :2]).max() > 0.5  # really filtered
+    finally:
+        h.close()

@@ -315,6 +315,7 @@ class PoseNode(Node):
             return keypoints
         s = self.smoother
         s.min_cutoff, s.beta, s.d_cutoff = p["smoothing_min_cutoff"], p["smoothing_beta"], p["smoothing_d_cutoff"]
+        s.trend = p["smoothing_trend"]
         return s(keypoints, ids, stamp_s, p["keypoint_score_threshold"])
 
     def _keypoints_3d(self, header, shape, keypoints: np.ndarray) -> np.ndarray:

@@ -58,9 +58,10 @@ PARAMETERS = {
     "tracker_iou_threshold": (0.2, "least IoU between a track's predicted box and a detection to continue the track", {"floating_point_range": _float_range(0.01, 1.0)}),
     "tracker_max_age": (1.0, "seconds a track is kept without a detection before its id is retired", {"floating_point_range": _float_range(0.0, 60.0)}),
     "smoothing": (False, "One Euro filter on each tracked person's keypoints (needs ids: detector ids or tracker)", {}),
-    "smoothing_min_cutoff": (1.0, "One Euro minimum cut-off frequency (Hz): lower = smoother when still, more lag", {"floating_point_range": _float_range(0.01, 100.0)}),
-    "smoothing_beta": (0.05, "One Euro speed coefficient (per px/s): higher = less lag on fast motion", {"floating_point_range": _float_range(0.0, 10.0)}),
-    "smoothing_d_cutoff": (0.5, "One Euro cut-off frequency (Hz) of the speed estimate", {"floating_point_range": _float_range(0.01, 100.0)}),
+    "smoothing_min_cutoff": (3.0, "One Euro minimum cut-off frequency (Hz): lower = smoother when still, more lag", {"floating_point_range": _float_range(0.01, 100.0)}),
+    "smoothing_beta": (0.01, "One Euro speed coefficient (per px/s): higher = less lag on fast motion", {"floating_point_range": _float_range(0.0, 10.0)}),
+    "smoothing_d_cutoff": (8.0, "One Euro cut-off frequency (Hz) of the speed estimate", {"floating_point_range": _float_range(0.01, 100.0)}),
+    "smoothing_trend": (True, "filter around the constant-velocity prediction (no lag on steady motion); false: the plain One Euro filter", {}),
     "use_depth": (False, "subscribe to depth/image_raw (16UC1 mm or 32FC1 m, registered to the colour image) and publish pose/keypoints_3d", {"read_only": True}),
     "depth_window": (5, "side (px) of the square around a keypoint whose depth median is the joint's depth", {"integer_range": _int_range(1, 31)}),
     "depth_max_deviation": (0.5, "joint depths further than this (m) from the person's median depth are rejected", {"floating_point_range": _float_range(0.01, 10.0)}),
@@ -71,5 +72,5 @@ PARAMETERS = {
 # Changed at run time by `ros2 param set`; the rest needs a restart.
 LIVE_PARAMETERS = ("keypoint_score_threshold", "min_box_score", "max_persons", "person_class_ids", "roi",
                    "publish_markers", "marker_depth", "marker_scale", "tracker_iou_threshold", "tracker_max_age",
-                   "smoothing", "smoothing_min_cutoff", "smoothing_beta", "smoothing_d_cutoff", "depth_window",
+                   "smoothing", "smoothing_min_cutoff", "smoothing_beta", "smoothing_d_cutoff", "smoothing_trend", "depth_window",
                    "depth_max_deviation", "depth_min", "depth_max")

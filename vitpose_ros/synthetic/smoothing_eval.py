@@ -17,13 +17,15 @@ from .evaluate import pck
 from .depth_scenes import focal_length, render_people
 
 
-def smoothing_figures(frames: int = 90, rate: float = 15.0, noise_px: float = 2.0, min_cutoff: float = 1.0,
-                      beta: float = 0.05, people: int = 2, seed: int = 0, width: int = 640, height: int = 480) -> dict:
+def smoothing_figures(frames: int = 90, rate: float = 15.0, noise_px: float = 2.0, people: int = 2, seed: int = 0,
+                      width: int = 640, height: int = 480, **smoother_options) -> dict:
+    """Jitter (px) and PCK@0.05 of the noisy and the smoothed keypoints of one scene;
+    ``smoother_options`` go to ``KeypointSmoother`` (default: the node's defaults)."""
     from ..ros.synthetic_camera import AnimatedPeople  # the camera's own animation (imports rclpy)
 
     rng = np.random.default_rng(seed + 1)
     scene = AnimatedPeople(seed, people, width, height)
-    smoother = KeypointSmoother(min_cutoff=min_cutoff, beta=beta)
+    smoother = KeypointSmoother(**smoother_options)
     truths, noisy, smoothed, boxes = [], [], [], []
     for i in range(frames):
         frame = render_people(scene.people_at(i / rate), width, height, focal_length(width), seed, with_depth=False)
@@ -48,3 +50,12 @@ def smoothing_figures(frames: int = 90, rate: float = 15.0, noise_px: float = 2.
 
     return {"jitter_raw_px": jitter(noisy), "jitter_smoothed_px": jitter(smoothed),
             "pck_raw": accuracy(noisy), "pck_smoothed": accuracy(smoothed)}
+
+
+def pooled_smoothing_figures(seeds=range(10), **options) -> dict:
+    """``smoothing_figures`` over several scenes: per-scene ratios and drops, and the pooled means."""
+    runs = [smoothing_figures(seed=seed, **options) for seed in seeds]
+    mean = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
+    return {"ratio": mean["jitter_raw_px"] / mean["jitter_smoothed_px"], "pck_drop": mean["pck_raw"] - mean["pck_smoothed"],
+            "worst_ratio": min(r["jitter_raw_px"] / r["jitter_smoothed_px"] for r in runs),
+            "worst_pck_drop": max(r["pck_raw"] - r["pck_smoothed"] for r in runs), **mean}
