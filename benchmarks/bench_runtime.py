@@ -202,7 +202,7 @@ def precision_table(args) -> None:
 
     flavours = args.int8 if "int8" in args.precision else []
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; ISA: {cpu_isa_flags()}")
-    print(f"onnxruntime {__import__('onnxruntime').__version__}, CPU provider, "
+    print(f"onnxruntime {__import__('onnxruntime').__version__}, providers {args.providers}, "
           f"intra-op threads {args.threads or 'default'}; medians of {args.repeats}, interleaved")
     names = (["fp32"] if "fp32" in args.precision else []) + [f"int8 {f}" for f in flavours]
     widths = {n: max(12, len(n) + 4) for n in names}
@@ -217,8 +217,13 @@ def precision_table(args) -> None:
             fp32 = export_model(init_weights(build_model(variant_config(variant))), pathlib.Path(tmp) / f"{variant}.onnx",
                                 ModelMetadata(variant=variant, source_format="random"))
             paths = ({"fp32": fp32} if "fp32" in names else {}) | int8_models(fp32, flavours, pathlib.Path(tmp))
-            estimators = {name: PoseEstimator(path, providers="cpu", max_batch=max(args.batches),
-                                              cpu_threads=args.threads) for name, path in paths.items()}
+            pipeline = "auto" if args.pipeline == "both" else args.pipeline
+            estimators = {name: PoseEstimator(path, providers=args.providers, max_batch=max(args.batches),
+                                              cpu_threads=args.threads, pipeline=pipeline)
+                          for name, path in paths.items()}
+            if variant == args.variants[0]:
+                first = next(iter(estimators.values()))
+                print(f"provider {first.active_provider}, {first.pipeline} pipeline")
             for batch in args.batches:
                 image, boxes = frame_and_boxes(batch)
                 wall = {name: [] for name in estimators}
@@ -259,7 +264,7 @@ def main() -> None:
     parser.add_argument("--pipeline", choices=["host", "graph", "both"], default="host",
                         help="host/graph: the stage table through that pipeline; both: host vs graph vs bare run")
     parser.add_argument("--precision", nargs="+", choices=("fp32", "int8"), default=None,
-                        help="print the precision table (CPU) for these precisions instead")
+                        help="print the precision table for these precisions instead (--providers, --pipeline apply)")
     parser.add_argument("--int8", nargs="+", default=["dynamic", "static"],
                         help="INT8 flavours for --precision: mode[:part,part], e.g. static dynamic:blocks,attention")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads for --precision; 0: ORT's default")

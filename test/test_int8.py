@@ -193,3 +193,12 @@ def test_shipped_int8_demo_model_matches_fp32_on_held_out_scenes():
     fp32_pck, int8_pck = (r.results()["pck@0.05"] for r in results)
     assert fp32_pck > 0.8 and abs(int8_pck - fp32_pck) <= 0.03
     assert np.mean(np.concatenate(shifts)) < 1.5  # pixels in 640x480 scenes
+
+
+def test_int8_on_the_cuda_provider_is_advised_against():
+    """The CUDA provider cannot run here; the rule the engine logs by is checked on its own."""
+    from vitpose_ros.core.engine import int8_provider_advice
+
+    assert "slower than fp32" in int8_provider_advice("int8", "cuda")
+    assert all(int8_provider_advice(p, provider) is None
+               for p, provider in [("int8", "cpu"), ("int8", "tensorrt"), ("fp32", "cuda"), ("fp16", "cuda")])

@@ -103,6 +103,19 @@ def _parse_provider_names(providers) -> list[str]:
     return names
 
 
+def int8_provider_advice(precision: str, provider: str) -> str | None:
+    """Why an INT8 model should not run on the CUDA provider (None where it is fine).
+
+    Measured on an H200 (README, "INT8 for CPU-only robots"): the CUDA provider dequantizes QDQ
+    models (static INT8: 0.6-0.8x fp32's speed) and runs dynamic INT8's MatMuls on the CPU
+    (0.04-0.24x). TensorRT fuses QDQ into INT8 kernels, the CPU provider has integer GEMMs."""
+    if precision == "int8" and provider == "cuda":
+        return ("INT8 runs slower than fp32 on the CUDA provider (it dequantizes QDQ and runs dynamic INT8 "
+                "MatMuls on the CPU); INT8 is for CPU-only robots and TensorRT: use the fp32 model "
+                "(or its fp16 sibling) on this GPU")
+    return None
+
+
 class OnnxEngine:
     """One ORT session with its model's metadata; ``run`` takes a normalised (N,3,H,W) batch."""
 
@@ -191,6 +204,9 @@ class OnnxEngine:
 
     def _network_file(self) -> pathlib.Path:
         """The file the network is loaded from: ``fp16`` on CUDA means the converted sibling."""
+        advice = int8_provider_advice(self.metadata.precision, self.chosen[0])
+        if advice:
+            self.log.warning(f"{self.model_path.name}: {advice}")
         if not (self._fp16 and self.chosen[0] == "cuda") or self.metadata.precision != "fp32":
             return self.model_path
         sibling = precision_model_path(self.model_path, "fp16")
