@@ -141,7 +141,7 @@ def rewrite_deconvolutions(model) -> dict[str, str]:
 
     replaced, renamed = set(), {}
     new_nodes_after: dict[int, list] = {}
-    nhwc_of: dict[str, tuple[str, int, int]] = {}  # NCHW tensor name -> (its NHWC twin, H, W)
+    nhwc_of: dict[str, str] = {}  # NCHW output of a rewritten layer -> its channels-last twin
     for index, node in enumerate(graph.node):
         if not _is_subpixel_deconvolution(node, constants):
             continue
@@ -150,8 +150,7 @@ def rewrite_deconvolutions(model) -> dict[str, str]:
             continue  # spatial size unknown: leave it as a ConvTranspose
         _, _, height, width = shape
         build = _GraphBuilder(node.name)
-        x_nhwc = nhwc_of.get(node.input[0], (None,))[0] or build.node("Transpose", [node.input[0]], "to_nhwc",
-                                                                     perm=[0, 2, 3, 1])
+        x_nhwc = nhwc_of.get(node.input[0]) or build.node("Transpose", [node.input[0]], "to_nhwc", perm=[0, 2, 3, 1])
         output = node.output[0]
         relu = only_consumer(output)
         relu = relu if relu is not None and relu.op_type == "Relu" else None
@@ -160,7 +159,7 @@ def rewrite_deconvolutions(model) -> dict[str, str]:
         final = relu.output[0] if relu is not None else output
         replaced.update({node.name} | ({relu.name} if relu is not None else set()))
         renamed[node.name] = f"{node.name}/matmul"
-        nhwc_of[final] = (y_nhwc, 2 * height, 2 * width)
+        nhwc_of[final] = y_nhwc
         # The NCHW tensor for other readers; pruned below when the next rewritten layer is its only one.
         build.node("Transpose", [y_nhwc], "to_nchw", output=final, perm=[0, 3, 1, 2])
         pointwise = only_consumer(final)
