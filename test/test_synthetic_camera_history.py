@@ -1,4 +1,6 @@
 """Issue 16: the synthetic camera runs for hours without a per-frame history that grows."""
+import time
+
 import pytest
 import rclpy
 from rclpy.parameter import Parameter
@@ -58,3 +60,17 @@ def test_animation_keeps_only_the_key_poses_it_still_needs():
     assert [pose for _, pose in last] == _never_forgetting_animation(3, 2, 64, 48, times)
     with pytest.raises(ValueError, match="forward"):
         animation.people_at(10.0)
+
+
+def test_a_late_camera_skips_capture_slots_instead_of_drifting(camera):
+    """Stamps stay on the capture grid (first + slot / rate); a frame a whole period late takes the
+    slot it is in, so later stamps do not fall behind the clock."""
+    period_ns = 1e9 / camera.params["rate"]
+    camera.publish_frame()
+    first = camera.first_stamp_ns
+    camera.publish_frame()  # on time (early, even): the next slot
+    time.sleep(3.5 * period_ns / 1e9)  # slot 3 by the clock: slot 2 was missed
+    camera.publish_frame()
+    stamps = list(camera.recent_stamps)
+    assert [round((s - first) / period_ns) for s in stamps] == [0, 1, 3]
+    assert all((s - first) % round(period_ns) <= 1 for s in stamps)

@@ -114,6 +114,7 @@ class SyntheticCamera(Node):
             self.truth_3d_pub = self.create_publisher(PointCloud2, "synthetic/ground_truth_3d", 10)
         self.frame_index = 0
         self.first_stamp_ns: int | None = None
+        self.slot = -1  # capture slot of the last frame (frames missed while late are skipped)
         # stamp (ns) -> frame number of the latest frames, for matching results to frames; bounded so
         # a camera that runs for hours keeps no growing history
         self.recent_stamps: OrderedDict[int, int] = OrderedDict()
@@ -141,15 +142,17 @@ class SyntheticCamera(Node):
             self.timer.cancel()
             self.get_logger().info(f"published {self.frame_index} frames; done")
             return
-        # Like a camera: stamp = capture time (now), and the scene is what stands there at that
-        # time, so the motion the tracker sees agrees with the stamps whatever the timer's jitter,
-        # and a slow render delays the frame instead of making every later stamp older.
-        stamp_ns = self.get_clock().now().nanoseconds
-        if self.recent_stamps:  # strictly increasing, even if the system clock steps back
-            stamp_ns = max(stamp_ns, next(reversed(self.recent_stamps)) + 1)
+        # Like a hardware-clocked camera: frames are captured on a fixed grid (first stamp + slot /
+        # rate) and the scene is what stands there at that time, so stamps and motion always agree.
+        # A camera that falls a whole period behind drops the slots it missed, as a driver drops
+        # stale frames, instead of stamping every later frame further in the past.
+        now_ns = self.get_clock().now().nanoseconds
         if self.first_stamp_ns is None:
-            self.first_stamp_ns = stamp_ns
-        frame = self.render(self.frame_index, (stamp_ns - self.first_stamp_ns) / 1e9)
+            self.first_stamp_ns = now_ns
+        period_ns = 1e9 / self.params["rate"]
+        self.slot = max(self.slot + 1, int((now_ns - self.first_stamp_ns) // period_ns))
+        stamp_ns = self.first_stamp_ns + round(self.slot * period_ns)
+        frame = self.render(self.frame_index, self.slot / self.params["rate"])
         image, boxes, truth = frame.image, frame.boxes, frame.keypoints
         header = Header(stamp=Time(nanoseconds=stamp_ns).to_msg(), frame_id=self.params["frame_id"])
         self.recent_stamps[stamp_ns] = self.frame_index
