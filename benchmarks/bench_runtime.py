@@ -18,8 +18,10 @@ Not a test: figures vary with the machine; the README records one run.
 
 prints the precision table instead: end-to-end estimate per precision and INT8 flavour, measured
 interleaved in one run (fp32, then each INT8 model, repeated, each call after a 50 ms pause so
-no other session's threads are still spinning), with the speed-up over fp32 and the CPU's ISA flags. ``--int8`` takes flavours as ``mode[:part,part]`` (``vitpose_ros.model.int8``
-PARTS), e.g. ``dynamic:blocks,attention`` to also quantize the attention's activation MatMuls.
+no other session's threads are still spinning), with the speed-up over fp32 and the CPU's ISA
+flags; ``--providers`` and ``--pipeline`` apply (e.g. ``--providers cuda --pipeline graph``).
+``--int8`` takes flavours as ``mode[:part,part]`` (``vitpose_ros.model.int8`` PARTS), e.g.
+``dynamic:blocks,attention`` to also quantize the attention's activation MatMuls.
 """
 from __future__ import annotations
 

@@ -152,6 +152,9 @@ class OnnxEngine:
         self.chosen = self._available(self.requested, ort.get_available_providers())
         if self.chosen[0] in GPU_PROVIDERS:
             preload_gpu_libraries(ort, self.log)
+        advice = int8_provider_advice(self.metadata.precision, self.chosen[0])
+        if advice:
+            self.log.warning(f"{self.model_path.name}: {advice}")
         self.network_path = self._network_file()
         self._session = probe if self.chosen == ["cpu"] and self.network_path == self.model_path else None
         self.active_provider = "CPUExecutionProvider"
@@ -204,9 +207,6 @@ class OnnxEngine:
 
     def _network_file(self) -> pathlib.Path:
         """The file the network is loaded from: ``fp16`` on CUDA means the converted sibling."""
-        advice = int8_provider_advice(self.metadata.precision, self.chosen[0])
-        if advice:
-            self.log.warning(f"{self.model_path.name}: {advice}")
         if not (self._fp16 and self.chosen[0] == "cuda") or self.metadata.precision != "fp32":
             return self.model_path
         sibling = precision_model_path(self.model_path, "fp16")

@@ -9,7 +9,7 @@ output is cut into the four phases and interleaved into the 2x larger map. The M
 constant weight, so both INT8 flavours quantize it with the same integer GEMMs as the transformer
 blocks. Between two rewritten layers the tensors stay channels-last (no transposes); a 1x1
 convolution after them becomes a MatMul too. The result equals the source graph up to float
-rounding (test/test_int8.py holds it to that).
+rounding (test/test_subpixel.py holds it to that).
 
 Works on a graph after ``quant_pre_process`` (BatchNorm folded into the ConvTranspose, shapes
 inferred); nodes that do not match the pattern are left as they are.
