@@ -53,7 +53,7 @@ def smoothing_figures(frames: int = 90, rate: float = 15.0, noise_px: float = 2.
 
 
 def pooled_smoothing_figures(seeds=range(10), **options) -> dict:
-    """``smoothing_figures`` over several scenes: per-scene ratios and drops, and the pooled means."""
+    """``smoothing_figures`` over several scenes: pooled ratio and PCK drop, the worst scene's, and the means."""
     runs = [smoothing_figures(seed=seed, **options) for seed in seeds]
     mean = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
     return {"ratio": mean["jitter_raw_px"] / mean["jitter_smoothed_px"], "pck_drop": mean["pck_raw"] - mean["pck_smoothed"],
