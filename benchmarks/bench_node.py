@@ -51,6 +51,7 @@ def main() -> None:
         node = PoseNode(parameter_overrides=[Parameter("model_path", value=str(model)),
                                              Parameter("providers", value=["cpu"]), Parameter("use_depth", value=True),
                                              Parameter("smoothing", value=True)])
+        assert node.wait_until_active(60), node.configure_error
         listener = rclpy.create_node("bench_listener")
         listener.create_subscription(PointCloud2, "pose/keypoints", lambda m: None, 10)
         listener.create_subscription(MarkerArray, "pose/markers", lambda m: None, 10)

@@ -52,7 +52,8 @@ class SoakResult:
     def accounted(self) -> dict:
         c = self.node_counters
         counts = {"processed": c.get("frames_processed", 0), "dropped": c.get("frames_dropped", 0),
-                  "skipped": c.get("frames_skipped_bad_input", 0), "waiting": c.get("images_waiting", 0),
+                  "skipped": c.get("frames_skipped_bad_input", 0), "failed": c.get("inference_failures", 0),
+                  "waiting": c.get("images_waiting", 0),
                   "lost_before_node": c.get("frames_lost_before_node", 0)}  # DDS reported them missing
         return counts | {"unaccounted": self.frames_published - sum(counts.values())}
 
@@ -103,11 +104,11 @@ def run_soak(frames: int, rate: float = 15.0, people: int = 4, report_every: int
                 say(f"{done:6d} frames back: pose node RSS {sample[1]:7.1f} MB (camera+recorder process {sample[2]:7.1f} MB)")
 
         def on_diagnostics(msg):
-            for status in msg.status:
-                if status.name.startswith("vitpose:"):  # the pose node's status
-                    values = {kv.key: kv.value for kv in status.values}
-                    if "frames_processed" in values:
-                        result.node_counters = {k: int(v) for k, v in values.items() if v.isdigit()}
+            # the pose node's statuses (pose estimation, inputs, pairing, provider), one message's worth
+            values = {kv.key: kv.value for status in msg.status if status.name.startswith(f"{namespace}/vitpose:")
+                      for kv in status.values}
+            if "frames_processed" in values:
+                result.node_counters = {k: int(v) for k, v in values.items() if v.isdigit()}
 
         recorder.create_subscription(PointCloud2, "pose/keypoints", on_keypoints, 50)
         recorder.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
@@ -181,8 +182,8 @@ def main(argv=None) -> int:
     r = run_soak(args.frames, args.rate, args.people, args.report_every, say=say)
     a = r.accounted
     say(f"published {r.frames_published} in {r.seconds:.0f} s; the node: processed {a['processed']}, dropped "
-        f"{a['dropped']} (newer frame while busy / unmatched), skipped {a['skipped']} (bad input), still waiting "
-        f"{a['waiting']}, lost before the node (DDS reported) {a['lost_before_node']}; unaccounted {a['unaccounted']}; "
+        f"{a['dropped']} (newer frame while busy / unmatched), skipped {a['skipped']} (bad input), failed "
+        f"{a['failed']} (inference), still waiting {a['waiting']}, lost before the node (DDS reported) {a['lost_before_node']}; unaccounted {a['unaccounted']}; "
         f"keypoints received {r.keypoints_received}")
     (start_frames, start_rss, _), (_, end_rss, _) = r.rss_samples[0], r.rss_samples[-1]
     say(f"pose node RSS: {start_rss:.1f} MB after {start_frames} frames -> {end_rss:.1f} MB at the end: "

@@ -33,9 +33,19 @@ def detections_msg(boxes, t_ns: int, class_id="person", scores=None):
     return boxes_to_detections(boxes, header(t_ns), class_id, scores)
 
 
+def diagnostic_values(array: DiagnosticArray, concern: str = "") -> dict:
+    """Key -> value of the pose node's statuses in one /diagnostics message (of one concern:
+    "pose estimation", "inputs", "pairing", "provider"; all of them when empty)."""
+    return {kv.key: kv.value for status in array.status if status.name.endswith(concern) for kv in status.values}
+
+
+def diagnostic_status(array: DiagnosticArray, concern: str):
+    return next(status for status in array.status if status.name.endswith(f": {concern}"))
+
+
 class Harness:
     def __init__(self, params: dict, use_detections=True, image_reliability=ReliabilityPolicy.BEST_EFFORT,
-                 start_pose_node=True):
+                 start_pose_node=True, wait_active=True):
         self.node = (PoseNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
                      if start_pose_node else None)
         self.peer = rclpy.create_node("test_peer")
@@ -59,11 +69,14 @@ class Harness:
                 self.executor.add_node(n)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
-        if self.node is not None:
+        if self.node is not None and wait_active:
             self.wait_for_pose_node()
 
     def wait_for_pose_node(self, timeout=15.0):
-        """Both directions discovered: our inputs reach the node, its keypoints reach us."""
+        """Active (it configures and activates itself) and both directions discovered: our inputs
+        reach the node, its keypoints reach us."""
+        if self.node is not None:
+            self.wait_for(lambda: self.node.lifecycle_state() == "active", "the pose node to activate", timeout)
         publishers = [self.image_pub] + ([self.det_pub] if self.det_pub else [])
         self.wait_for(lambda: all(p.get_subscription_count() > 0 for p in publishers)
                       and self.peer.count_publishers("/pose/keypoints") > 0, "pose node discovery", timeout)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rclpy
 from model_factory import export_random_model
-from ros_harness import Harness, detections_msg, image_msg
+from ros_harness import Harness, detections_msg, diagnostic_values, image_msg
 from test_runtime import scene
 
 from vitpose_ros.core.estimator import PoseEstimator
@@ -46,9 +46,9 @@ def test_precision_int8_picks_the_int8_file_and_diagnostics_show_it(ros, model_d
         received = keypoints_from_cloud(harness.wait_keypoints(1))
         expected = PoseEstimator(model_dir / "vitpose_s_coco_int8.onnx", providers="cpu").estimate(rgb, BOXES)
         np.testing.assert_allclose(received, expected, atol=1e-3)
-        harness.wait_for(lambda: any(kv.key == "model_precision" for d in harness.diagnostics
-                                     for kv in d.status[0].values), "diagnostics", timeout=5)
-        values = {kv.key: kv.value for kv in harness.diagnostics[-1].status[0].values}
+        harness.wait_for(lambda: any("model_precision" in diagnostic_values(d) for d in harness.diagnostics),
+                         "diagnostics", timeout=5)
+        values = diagnostic_values(harness.diagnostics[-1])
         assert values["model_precision"] == "int8"
     finally:
         harness.close()

@@ -61,6 +61,8 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
     ("fastdds_profile", "auto", "Fast DDS profile for this launch's processes: auto (config/fastdds_large_frames.xml, "
                                 "so large camera frames arrive, unless FASTDDS_/FASTRTPS_DEFAULT_PROFILES_FILE is "
                                 "set), none, or an XML file."),
+    ("autostart", "true", "Configure and activate the pose node (a lifecycle node) at start-up; false: leave the "
+                          "transitions to a lifecycle manager (ros2 lifecycle set /vitpose configure, activate)."),
 ]
 ARGUMENT_NAMES = tuple(name for name, _, _ in LAUNCH_ARGUMENTS)
 DEFAULTS = {name: default for name, default, _ in LAUNCH_ARGUMENTS}
@@ -202,6 +204,7 @@ def node_configuration(args: dict, share_dir) -> dict:
         "tracker": _choice("tracker", values["tracker"], TRACKERS),
         "smoothing": parse_bool("smoothing", values["smoothing"]),
         "detections_type": _choice("detections_type", values["detections_type"], DETECTIONS_TYPES),
+        "autostart": parse_bool("autostart", values["autostart"]),
     }
     depth = str(values["depth"]).strip()
     if depth:

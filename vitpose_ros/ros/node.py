@@ -17,6 +17,12 @@ optional One Euro smoothing per (id, keypoint) uses the image stamps as time.
 Callbacks only convert stamps and hand messages to the stamp sync; inference runs on a worker
 thread that always takes the newest matched pair, so latency stays bounded when the model is
 slower than the camera (older pairs are dropped and counted).
+
+A lifecycle node: ``configure`` loads the model, ``activate`` subscribes and starts inference,
+``deactivate`` stops it, ``cleanup`` frees the model, ``shutdown`` ends the process (spin_node).
+Transitions run on a thread of their own, so parameter services, GetState and /diagnostics keep
+answering while a model loads or a TensorRT engine builds. ``autostart`` (default) configures and
+activates at start-up; a configure that fails then ends the process with its one-line reason.
 """
 from __future__ import annotations
 
@@ -26,24 +32,27 @@ import threading
 import time
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from ..core.depth import Intrinsics, keypoints_to_3d
 from ..core.draw import draw_poses
-from ..core.engine import DEFAULT_ENGINE_CACHE, ModelError
+from ..core.engine import DEFAULT_ENGINE_CACHE, PROVIDER_NAMES, ModelError
 from ..core.estimator import PIPELINES, PoseEstimator
 from ..core.metadata import precision_model_path
 from ..core.model_files import fetch_command
 from ..core.preprocess import sanitize_boxes
 from ..core.smoothing import KeypointSmoother
 from ..core.tracking import BoxTracker, IdRegistry
+from . import diagnostics, log_bridge
 from .conversions import (DETECTION_READERS, UnsupportedEncoding, compressed_to_rgb, depth_image_array,
                           image_to_rgb, keypoints_3d_to_cloud, keypoints_to_cloud, rgb_to_image)
 from .markers import pose_markers
@@ -51,6 +60,9 @@ from .parameters import (LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, PR
                          default_model_path)
 from .stats import PipelineStats
 from .sync import StampCache, StampSync
+
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+CPU_PROVIDER = PROVIDER_NAMES["cpu"]
 
 
 class StartupError(RuntimeError):
@@ -61,28 +73,152 @@ def stamp_ns(stamp) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
-class PoseNode(Node):
+class PoseNode(LifecycleNode):
     def __init__(self, **node_kwargs):
         # Set before anything can fail: rclpy destroys a half-built node on shutdown.
         self._worker: threading.Thread | None = None
+        self._log_handler = None
+        self._destroyed = False
         super().__init__(NODE_NAME, **node_kwargs)
         self._declare_parameters()
-        self.estimator = self._load_estimator()
-        self.skeleton = self.estimator.skeleton
+        self._log_handler = log_bridge.install(self.get_logger())
         self.stats = PipelineStats()
-        self.sync = StampSync(int(self.params["sync_slop"] * 1e9), self.params["sync_cache_size"])
-        self.intrinsics: Intrinsics | None = None
-        self._create_identity_and_smoothing()
-        self.depth_cache = StampCache(self.params["sync_cache_size"])  # depth images by stamp, for the worker
-        self._depth_arrived = threading.Condition()
-        self._unsupported_encodings: set[str] = set()
-        self.last_frame_timings: dict[str, float] = {}
-        self._create_publishers()
-        self._subscribe_inputs()
+        self.estimator: PoseEstimator | None = None
+        self.sync: StampSync | None = None
+        self.configure_error = ""
+        self.finished = Future()  # result: the exit code; done when the process should end (spin_node)
+        self._input_subscriptions: list = []
+        self._transition_lock = threading.Lock()
+        self._wake = self.create_guard_condition(lambda: None)  # wakes the executor from other threads
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
-        self._start_worker()
+        self._serve_change_state_off_the_executor()
+        if self.params["autostart"]:
+            self._in_transition_thread(self.trigger_configure, self.trigger_activate, on_failure=self._exit)
 
-    # -- start-up ------------------------------------------------------------------------------
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def lifecycle_state(self) -> str:
+        """unconfigured, configuring, inactive, activating, active, ..., finalized."""
+        return self._state_machine.current_state[1]
+
+    def wait_until_active(self, timeout_s: float = 60.0) -> bool:
+        """For code that builds the node and uses it at once (autostart configures on a thread):
+        True once active; False if configure failed or ``timeout_s`` passed."""
+        deadline = time.monotonic() + timeout_s
+        while self.lifecycle_state() != "active":
+            if self.finished.done() or time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def _serve_change_state_off_the_executor(self) -> None:
+        """ChangeState requests (ros2 lifecycle set) run their transition on the transition thread;
+        the service answers when it is done while the executor goes on serving everything else."""
+        service = self._service_change_state
+        self._change_state_now = service.callback  # rclpy's handler: runs the transition, fills the response
+        service.callback = self._on_change_state
+
+    async def _on_change_state(self, request, response):
+        done = Future()
+        self._in_transition_thread(lambda: self._change_state_now(request, response), done=done)
+        await done
+        if self.lifecycle_state() == "finalized":
+            self._exit(0)  # the response goes out in this step, before spin_node sees the node finished
+        return response
+
+    def _in_transition_thread(self, *steps, done: Future | None = None, on_failure=None) -> None:
+        """Run ``steps`` (transitions) one after another on a thread, one transition at a time.
+        A step returning FAILURE/ERROR stops the rest and calls ``on_failure(1)``."""
+        def run():
+            result = None
+            for step in steps:
+                with self._transition_lock:
+                    if self._destroyed:
+                        return
+                    try:
+                        result = step()
+                    except Exception as exc:  # rclpy raises once the node is gone under it
+                        if not self._destroyed:
+                            self.get_logger().error(f"lifecycle transition failed: {type(exc).__name__}: {exc}")
+                        return
+                if result in (TransitionCallbackReturn.FAILURE, TransitionCallbackReturn.ERROR):
+                    if on_failure is not None:
+                        on_failure(1)
+                    break
+            if done is not None:
+                done.set_result(result)
+                self._wake_executor_now()
+
+        threading.Thread(target=run, name="vitpose_lifecycle", daemon=True).start()
+
+    def _wake_executor_now(self) -> None:
+        if not self._destroyed:
+            self._wake.trigger()
+
+    def _exit(self, code: int) -> None:
+        """Tell spin_node to end the process with ``code``."""
+        if not self.finished.done():
+            self.finished.set_result(code)
+            self._wake_executor_now()
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except StartupError as exc:
+            return self._configure_failed(str(exc))
+        except Exception as exc:
+            return self._configure_failed(f"{type(exc).__name__}: {exc}")
+        return super().on_configure(state)
+
+    def _configure_failed(self, reason: str) -> TransitionCallbackReturn:
+        self._release_model()
+        if not self._destroyed:
+            self.configure_error = reason
+            self.get_logger().error(reason)
+        return FAILURE
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # enables the lifecycle publishers
+        self._start_worker()
+        self._subscribe_inputs()
+        self.stats.last.pop("waiting", None)
+        self.stats.mark("activated")
+        return result
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._stop_inference()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._release_model()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._stop_inference()
+        self._release_model()
+        return SUCCESS
+
+    def on_error(self, state) -> TransitionCallbackReturn:
+        self._stop_inference()
+        self._release_model()
+        return SUCCESS  # back to unconfigured
+
+    def destroy_node(self) -> None:
+        # A transition under way (a model loading) gets a moment; a longer one finds the node gone.
+        locked = self._transition_lock.acquire(timeout=2.0)
+        self._destroyed = True
+        try:
+            self._stop_worker()  # waits for a running inference: nothing publishes on destroyed handles
+        finally:
+            if locked:
+                self._transition_lock.release()
+        if self._log_handler is not None:
+            log_bridge.remove(self._log_handler)
+            self._log_handler = None
+        super().destroy_node()
+
+    # -- configure: parameters, model, state -------------------------------------------------------
 
     def _declare_parameters(self) -> None:
         for name, (default, description, extra) in PARAMETERS.items():
@@ -90,27 +226,49 @@ class PoseNode(Node):
         self.params = {name: self.get_parameter(name).value for name in PARAMETERS}
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-    def _create_identity_and_smoothing(self) -> None:
+    def _configure(self) -> None:
+        self.configure_error = ""
+        self._qos = self._input_qos()
+        if self.params["use_detections"]:
+            self._detections_type, self._read_persons = _detection_message(self.params["detections_type"])
         if self.params["tracker"] not in TRACKERS:
             raise StartupError(f"tracker must be one of {', '.join(TRACKERS)}, got {self.params['tracker']!r}")
+        self.estimator = self._load_estimator()
+        if self._destroyed:
+            raise StartupError("node destroyed while the model loaded")
+        self._check_provider()
+        self.skeleton = self.estimator.skeleton
+        self.sync = StampSync(int(self.params["sync_slop"] * 1e9), self.params["sync_cache_size"])
+        self.intrinsics: Intrinsics | None = None
+        self._create_identity_and_smoothing()
+        self.depth_cache = StampCache(self.params["sync_cache_size"])  # depth images by stamp, for the worker
+        self._depth_arrived = threading.Condition()
+        self._unsupported_encodings: set[str] = set()
+        self._create_publishers()
+
+    def _create_identity_and_smoothing(self) -> None:
         self.detector_ids = IdRegistry()  # Detection2D.id strings -> stable integers
         self.tracker = BoxTracker() if self.params["tracker"] == "iou" else None
         self.smoother = KeypointSmoother()
 
     def _create_publishers(self) -> None:
-        self.keypoints_pub = self.create_publisher(PointCloud2, "pose/keypoints", 10)
-        self.keypoints_3d_pub = (self.create_publisher(PointCloud2, "pose/keypoints_3d", 10)
-                                 if self.params["use_depth"] else None)
-        self.markers_pub = self.create_publisher(MarkerArray, "pose/markers", 10)
-        self.image_pub = self.create_publisher(Image, "pose/image", 2)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        """Lifecycle publishers: advertised once configured, publishing only while active."""
+        self._publishers_made = [
+            self.create_lifecycle_publisher(PointCloud2, "pose/keypoints", 10),
+            self.create_lifecycle_publisher(PointCloud2, "pose/keypoints_3d", 10) if self.params["use_depth"] else None,
+            self.create_lifecycle_publisher(MarkerArray, "pose/markers", 10),
+            self.create_lifecycle_publisher(Image, "pose/image", 2),
+        ]
+        self.keypoints_pub, self.keypoints_3d_pub, self.markers_pub, self.image_pub = self._publishers_made
 
-    def _start_worker(self) -> None:
-        self._pending = None  # newest matched (image, detections) awaiting inference
-        self._wakeup = threading.Condition()
-        self._stopping = False
-        self._worker = threading.Thread(target=self._work_loop, name="vitpose_inference", daemon=True)
-        self._worker.start()
+    def _release_model(self) -> None:
+        """Drop the model (its sessions go with it) and the publishers: back to unconfigured."""
+        for publisher in getattr(self, "_publishers_made", []):
+            if publisher is not None and not self._destroyed:
+                self.destroy_lifecycle_publisher(publisher)
+        self._publishers_made = []
+        self.estimator = None
+        self.sync = None
 
     def _load_estimator(self) -> PoseEstimator:
         p = self.params
@@ -135,47 +293,93 @@ class PoseNode(Node):
                 f"(or export a checkpoint you have: python -m vitpose_ros.model.export --checkpoint CHECKPOINT "
                 f"--output {path}; or run the shipped demo: ros2 launch vitpose_ros demo.launch.py)")
         try:
+            # the core logs through `logging`; log_bridge forwards it to this node's logger
             estimator = PoseEstimator(
                 path, providers=list(p["providers"]), fp16=p["fp16"],
                 engine_cache_dir=p["engine_cache_dir"] or DEFAULT_ENGINE_CACHE, flip_test=p["flip_test"],
                 max_batch=p["max_batch"], device_id=p["device_id"], cpu_threads=p["cpu_threads"],
-                logger=_RclpyLogAdapter(self.get_logger()), pipeline=p["pipeline"])
+                pipeline=p["pipeline"])
         except (ModelError, ValueError) as exc:
             raise StartupError(f"cannot use model {path}: {exc}. Re-export it with python -m vitpose_ros.model.export") from None
-        meta = estimator.metadata
-        self.get_logger().info(
-            f"model {path.name}: ViTPose-{meta.variant} {meta.dataset} ({meta.num_keypoints} keypoints, "
-            f"input {meta.input_height}x{meta.input_width}, {meta.precision}) on {estimator.active_provider}, "
-            f"{estimator.pipeline} pipeline")
-        if p["precision"] != "fp32" and meta.precision != p["precision"]:
-            self.get_logger().warning(f"precision is {p['precision']} but {path.name} says it is {meta.precision}; "
-                                      f"running it as {meta.precision}")
+        self._log_model(path, estimator)
         return estimator
 
-    def _subscribe_inputs(self) -> None:
+    def _log_model(self, path: pathlib.Path, estimator: PoseEstimator) -> None:
+        """One line saying what runs where; a warning when the provider fell back."""
+        meta, active, requested = estimator.metadata, estimator.active_provider, _provider_requested(estimator)
+        where = active if active == requested else f"{active} ({requested} was requested but did not load)"
+        log = self.get_logger().info if active == requested else self.get_logger().warning
+        log(f"model {path.name}: ViTPose-{meta.variant} {meta.dataset} ({meta.num_keypoints} keypoints, "
+            f"input {meta.input_height}x{meta.input_width}, {meta.precision}) on {where}, "
+            f"{estimator.pipeline} pipeline")
+        if self.params["precision"] != "fp32" and meta.precision != self.params["precision"]:
+            self.get_logger().warning(f"precision is {self.params['precision']} but {path.name} says it is "
+                                      f"{meta.precision}; running it as {meta.precision}")
+
+    def _check_provider(self) -> None:
+        """require_gpu: running on the CPU is a start-up error, not a silent fallback."""
+        active = self.estimator.active_provider
+        if self.params["require_gpu"] and active == CPU_PROVIDER:
+            raise StartupError(
+                f"require_gpu is true but ONNX Runtime runs the model on {active} (providers "
+                f"{', '.join(self.params['providers'])}; first usable: {_provider_requested(self.estimator)}): "
+                "install onnxruntime-gpu with its CUDA/cuDNN (or TensorRT) libraries, or set require_gpu:=false")
+
+    def _input_qos(self) -> QoSProfile:
         p = self.params
         reliability = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}.get(p["qos_reliability"])
         if reliability is None:
             raise StartupError(f"qos_reliability must be best_effort or reliable, got {p['qos_reliability']!r}")
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p["qos_depth"], reliability=reliability)
+        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p["qos_depth"], reliability=reliability)
+
+    # -- activate / deactivate: subscriptions and the inference worker ---------------------------
+
+    def _subscribe_inputs(self) -> None:
+        p, qos = self.params, self._qos
         # DDS tells us of images that never reached the node (best effort: gaps in the stream)
-        self.images_lost = 0
+        self.images_lost = getattr(self, "images_lost", 0)
         events = SubscriptionEventCallbacks(message_lost=self._on_images_lost)
         if p["compressed"]:
             image_sub = self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_image, qos,
                                                  event_callbacks=events)
         else:
             image_sub = self.create_subscription(Image, "camera/image_raw", self._on_image, qos, event_callbacks=events)
-        self.create_subscription(CameraInfo, "camera/camera_info", self._on_camera_info, qos)
-        topics = [image_sub.topic_name]
+        subs = [image_sub, self.create_subscription(CameraInfo, "camera/camera_info", self._on_camera_info, qos)]
         if p["use_depth"]:
-            topics.append(self.create_subscription(Image, "depth/image_raw", self._on_depth, qos).topic_name)
+            subs.append(self.create_subscription(Image, "depth/image_raw", self._on_depth, qos))
         if p["use_detections"]:
-            message_type, self._read_persons = _detection_message(p["detections_type"])
-            topics.append(self.create_subscription(message_type, "detections", self._on_detections, qos).topic_name)
+            subs.append(self.create_subscription(self._detections_type, "detections", self._on_detections, qos))
+        self._input_subscriptions = subs
+        topics = [s.topic_name for s in subs if s.msg_type is not CameraInfo]
         self.get_logger().info(
             f"subscribing {', '.join(topics)} with QoS {p['qos_reliability']} depth {p['qos_depth']} "
             "(best_effort receives from best-effort and reliable publishers; reliable only from reliable ones)")
+
+    def _stop_inference(self) -> None:
+        """No new input, then the running inference ends (its frame is not published)."""
+        for subscription in self._input_subscriptions:
+            self.destroy_subscription(subscription)
+        self._input_subscriptions = []
+        self._stop_worker()
+
+    def _start_worker(self) -> None:
+        self._pending = None  # newest matched (image, detections) awaiting inference
+        self._wakeup = threading.Condition()
+        self._stopping = False
+        self._worker = threading.Thread(target=self._work_loop, name="vitpose_inference", daemon=True)
+        self._worker.start()
+
+    def _stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        with self._wakeup:
+            self._stopping = True
+            self._wakeup.notify()
+        worker.join(timeout=0.5)
+        if worker.is_alive():
+            self.get_logger().info("waiting for the running inference to finish")
+            worker.join()
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         for parameter in parameters:
@@ -195,18 +399,21 @@ class PoseNode(Node):
         self.images_lost += info.total_count_change
 
     def _on_image(self, msg) -> None:
+        self.stats.arrived("image")
         if not self.params["use_detections"]:
             self._offer(msg, None)
             return
         self._offer_newest(self.sync.add_image(stamp_ns(msg.header.stamp), msg))
 
     def _on_depth(self, msg: Image) -> None:
+        self.stats.arrived("depth")
         with self._depth_arrived:
             self.depth_cache.insert(stamp_ns(msg.header.stamp), msg)
             self.depth_cache.expire(self.depth_cache.newest)
             self._depth_arrived.notify_all()
 
     def _on_detections(self, msg) -> None:
+        self.stats.arrived("detections")
         self._offer_newest(self.sync.add_detections(stamp_ns(msg.header.stamp), msg))
 
     def _offer_newest(self, pairs) -> None:
@@ -224,6 +431,7 @@ class PoseNode(Node):
                 self.stats.count("frames_superseded")
             self._pending = (image, detections)
             self._wakeup.notify()
+        self.stats.offered()
 
     # -- inference worker ----------------------------------------------------------------------
 
@@ -237,29 +445,30 @@ class PoseNode(Node):
             try:
                 self.process(*job)
             except Exception as exc:  # never let one frame take the node down
-                self.stats.count("frames_skipped")
-                self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+                if not self._may_publish():
+                    return  # ROS went down under a frame in flight (Ctrl-C): nothing is wrong with it
+                reason = f"{type(exc).__name__}: {exc}"
+                self.stats.record_failure(reason)
+                self.get_logger().error(f"frame failed: {reason}", throttle_duration_sec=5.0)
+
+    def _may_publish(self) -> bool:
+        """False once deactivating or shutting down, or once Ctrl-C has shut ROS down."""
+        return not self._stopping and self.context.ok()
 
     def process(self, image_msg, detections_msg) -> np.ndarray | None:
         """One frame: convert, estimate, publish. Returns the keypoints, or None if skipped."""
-        t0 = time.perf_counter()
         rgb = self._convert(image_msg)
         if rgb is None:
             return None
         boxes, detection_ids = self._person_boxes(detections_msg, rgb.shape[1], rgb.shape[0])
-        t1 = time.perf_counter()
         keypoints = self.estimator.estimate(rgb, boxes)
-        t2 = time.perf_counter()
+        if not self._may_publish():
+            return None
         stamp_s = stamp_ns(image_msg.header.stamp) / 1e9
         ids = self.person_ids(boxes, detection_ids, stamp_s)
         keypoints = self.smooth(keypoints, ids, stamp_s)
-        t3 = time.perf_counter()
         points_3d = self._keypoints_3d(image_msg.header, rgb.shape, keypoints) if self.params["use_depth"] else None
-        t4 = time.perf_counter()
         self._publish(image_msg.header, rgb, keypoints, boxes, ids, points_3d)
-        t5 = time.perf_counter()
-        self.last_frame_timings = {"convert": t1 - t0, "estimate": t2 - t1, "track_smooth": t3 - t2,
-                                   "depth": t4 - t3, "publish": t5 - t4}
         latency = (self.get_clock().now().nanoseconds - stamp_ns(image_msg.header.stamp)) / 1e9
         self.stats.record(latency, len(keypoints))
         return keypoints
@@ -358,10 +567,11 @@ class PoseNode(Node):
         self.keypoints_pub.publish(keypoints_to_cloud(keypoints, header, ids))
         if points_3d is not None:
             self.keypoints_3d_pub.publish(keypoints_3d_to_cloud(points_3d, keypoints[..., 2], header, ids))
-        if p["publish_markers"]:
+        if p["publish_markers"] and self.markers_pub.get_subscription_count() > 0:  # built only for a listener
             intrinsics = self.intrinsics or Intrinsics.default_for(rgb.shape[1], rgb.shape[0])
             self.markers_pub.publish(pose_markers(keypoints, self.skeleton, header, intrinsics, p["marker_depth"],
-                                                  p["keypoint_score_threshold"], p["marker_scale"], points_3d, ids))
+                                                  p["keypoint_score_threshold"], p["marker_scale"], points_3d, ids,
+                                                  lifetime_s=p["marker_lifetime"]))
         if self.image_pub.get_subscription_count() > 0:
             annotated = draw_poses(rgb, keypoints, self.skeleton, p["keypoint_score_threshold"], boxes)
             self.image_pub.publish(rgb_to_image(annotated, header))
@@ -371,47 +581,85 @@ class PoseNode(Node):
     @property
     def frames_dropped(self) -> int:
         """Images never estimated: superseded by a newer pair while busy, or aged out unmatched."""
-        return self.stats.frames_superseded + self.sync.counters.images_dropped
+        return self.stats.frames_superseded + (self.sync.counters.images_dropped if self.sync else 0)
 
     def _publish_diagnostics(self) -> None:
-        summary = self.stats.summary()
-        counters = self.sync.counters
-        images_cached, detections_cached = self.sync.cache_sizes()
-        values = {
+        health, name = self._health(), self.get_fully_qualified_name()
+        provider = self._provider_values()
+        active = provider["provider_active"]
+        statuses = [
+            diagnostics.status(f"{name}: pose estimation", diagnostics.inference_level(health),
+                               self._inference_values(), active),
+            diagnostics.status(f"{name}: inputs", diagnostics.inputs_level(health), self._input_values(), active),
+            diagnostics.status(f"{name}: pairing", diagnostics.pairing_level(health), self._pairing_values(), active),
+            diagnostics.status(f"{name}: provider",
+                               diagnostics.provider_level(provider["provider_requested"], active), provider, active),
+        ]
+        self.diagnostics_pub.publish(DiagnosticArray(header=_header_now(self), status=statuses))
+
+    def _health(self) -> diagnostics.Health:
+        last, stats, p = dict(self.stats.last), self.stats, self.params
+        return diagnostics.Health(
+            now=time.monotonic(), stale_s=p["diagnostics_stale_s"], state=self.lifecycle_state(),
+            active_since=last.get("activated"), last_image=last.get("image"), last_detections=last.get("detections"),
+            last_depth=last.get("depth"), last_paired=last.get("paired"), waiting_since=last.get("waiting"),
+            use_detections=p["use_detections"], use_depth=p["use_depth"], failures_in_a_row=stats.failures_in_a_row,
+            last_failure=stats.last_failure, configure_error=self.configure_error)
+
+    def _inference_values(self) -> dict:
+        summary, stats = self.stats.summary(), self.stats
+        return {
             "fps": f"{summary['fps']:.2f}",
             "latency_mean_ms": f"{summary['latency_mean_ms']:.1f}",
             "latency_p95_ms": f"{summary['latency_p95_ms']:.1f}",
             "persons_per_frame": f"{summary['persons_mean']:.2f}",
-            "execution_provider": self.estimator.active_provider,
-            "pipeline": self.estimator.pipeline,
-            "model_precision": self.estimator.metadata.precision,
-            "frames_processed": str(self.stats.frames_processed),
-            "frames_dropped": str(self.frames_dropped),
-            "frames_skipped_bad_input": str(self.stats.frames_skipped),
-            "frames_lost_before_node": str(self.images_lost),
-            "detections_dropped": str(counters.detections_dropped),
-            "depth_dropped": str(self.depth_cache.dropped),
-            "depth_missing": str(self.stats.depth_missing),
-            "depth_skipped_bad_input": str(self.stats.depth_skipped),
-            "images_waiting": str(images_cached),
-            "detections_waiting": str(detections_cached),
+            "frames_processed": stats.frames_processed,
+            "frames_skipped_bad_input": stats.frames_skipped,
+            "inference_failures": stats.inference_failures,
+            "lifecycle_state": self.lifecycle_state(),
         }
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK if self.stats.frames_processed else DiagnosticStatus.WARN,
-            name=f"{self.get_name()}: pose estimation",
-            message="running" if self.stats.frames_processed else "no frame processed yet",
-            hardware_id=self.estimator.active_provider,
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
-        )
-        self.diagnostics_pub.publish(DiagnosticArray(header=_header_now(self), status=[status]))
 
-    def destroy_node(self) -> None:
-        if self._worker is not None:
-            with self._wakeup:
-                self._stopping = True
-                self._wakeup.notify()
-            self._worker.join(timeout=5.0)
-        super().destroy_node()
+    def _input_values(self) -> dict:
+        values = {"image_rate_hz": f"{self.stats.rate('image'):.1f}"}
+        if self.params["use_detections"]:
+            values["detections_rate_hz"] = f"{self.stats.rate('detections'):.1f}"
+        if self.params["use_depth"]:
+            values["depth_rate_hz"] = f"{self.stats.rate('depth'):.1f}"
+        return values | {
+            "frames_lost_before_node": getattr(self, "images_lost", 0),
+            "depth_missing": self.stats.depth_missing,
+            "depth_skipped_bad_input": self.stats.depth_skipped,
+        }
+
+    def _pairing_values(self) -> dict:
+        images_cached, detections_cached = self.sync.cache_sizes() if self.sync else (0, 0)
+        return {
+            "frames_dropped": self.frames_dropped,
+            "detections_dropped": self.sync.counters.detections_dropped if self.sync else 0,
+            "depth_dropped": self.depth_cache.dropped if self.sync else 0,
+            "images_waiting": images_cached,
+            "detections_waiting": detections_cached,
+            "time_jumps": self.stats.time_jumps,  # stamps going back (bag loop, sim reset): caches reset
+        }
+
+    def _provider_values(self) -> dict:
+        estimator = self.estimator
+        if estimator is None:
+            return {"provider_requested": "", "provider_active": "", "require_gpu": self.params["require_gpu"]}
+        return {
+            "provider_requested": _provider_requested(estimator),
+            "provider_active": estimator.active_provider,
+            "execution_provider": estimator.active_provider,
+            "pipeline": estimator.pipeline,
+            "model_precision": estimator.metadata.precision,
+            "require_gpu": self.params["require_gpu"],
+        }
+
+
+def _provider_requested(estimator: PoseEstimator) -> str:
+    """The first requested provider this onnxruntime build has (the ones it lacks were logged and
+    skipped at start-up): what should run, to compare with what does."""
+    return PROVIDER_NAMES[estimator.engine.chosen[0]]
 
 
 def _detection_message(detections_type: str):
@@ -431,19 +679,6 @@ def _detection_message(detections_type: str):
 
 def _header_now(node: Node):
     return Header(stamp=node.get_clock().now().to_msg())
-
-
-class _RclpyLogAdapter:
-    """Lets the core's logging calls (info/warning) go to the node's ROS logger."""
-
-    def __init__(self, ros_logger):
-        self._logger = ros_logger
-
-    def info(self, message, *args):
-        self._logger.info(message % args if args else message)
-
-    def warning(self, message, *args):
-        self._logger.warning(message % args if args else message)
 
 
 def main(args=None) -> int:

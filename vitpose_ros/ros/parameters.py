@@ -68,9 +68,13 @@ PARAMETERS = {
     "depth_min": (0.1, "depth readings below this (m) are invalid", {"floating_point_range": _float_range(0.0, 10.0)}),
     "depth_max": (20.0, "depth readings above this (m) are invalid", {"floating_point_range": _float_range(0.1, 1000.0)}),
     "diagnostics_period": (1.0, "seconds between /diagnostics messages", {"read_only": True, "floating_point_range": _float_range(0.1, 60.0)}),
+    "diagnostics_stale_s": (3.0, "seconds without pairs (while images arrive: WARN) or without a processed frame (while frames reach inference: ERROR) before /diagnostics says so", {"floating_point_range": _float_range(0.1, 600.0)}),
+    "require_gpu": (False, "fail at start-up (one line) when ONNX Runtime would run the model on the CPU instead of a GPU provider", {"read_only": True}),
+    "autostart": (True, "configure and activate at start-up; false: wait for a lifecycle manager (ros2 lifecycle set)", {"read_only": True}),
+    "marker_lifetime": (1.0, "seconds RViz keeps a skeleton the node has not refreshed (0: until replaced)", {"floating_point_range": _float_range(0.0, 60.0)}),
 }
 # Changed at run time by `ros2 param set`; the rest needs a restart.
 LIVE_PARAMETERS = ("keypoint_score_threshold", "min_box_score", "max_persons", "person_class_ids", "roi",
                    "publish_markers", "marker_depth", "marker_scale", "tracker_iou_threshold", "tracker_max_age",
                    "smoothing", "smoothing_min_cutoff", "smoothing_beta", "smoothing_d_cutoff", "smoothing_trend", "depth_window",
-                   "depth_max_deviation", "depth_min", "depth_max")
+                   "depth_max_deviation", "depth_min", "depth_max", "diagnostics_stale_s", "marker_lifetime")

@@ -1,4 +1,4 @@
-"""Rolling pipeline figures for /diagnostics (pure Python): fps, latency, drops, persons."""
+"""Rolling pipeline figures for /diagnostics (pure Python): fps, latency, drops, persons, input rates."""
 from __future__ import annotations
 
 import threading
@@ -16,11 +16,48 @@ class PipelineStats:
         self.frames_skipped = 0  # bad input: conversion or box errors
         self.depth_missing = 0  # processed frames without a depth image of their stamp
         self.depth_skipped = 0  # depth images rejected (encoding, size, no valid pixel)
+        self.inference_failures = 0  # frames whose estimation raised (bad input is frames_skipped)
+        self.failures_in_a_row = 0
+        self.last_failure = ""
+        self.time_jumps = 0  # stamps going back further than the pairing window (caches reset)
+        self.last: dict[str, float] = {}  # event -> monotonic time it last happened
+        self._arrivals: dict[str, deque] = {}  # input -> monotonic arrival times (rates)
 
     def record(self, latency_s: float, persons: int) -> None:
         with self._lock:
             self.frames_processed += 1
+            self.failures_in_a_row = 0
             self._samples.append((time.monotonic(), latency_s, persons))
+            self.last["processed"] = self._samples[-1][0]
+            self.last.pop("waiting", None)
+
+    def offered(self) -> None:
+        """A frame went to inference: ``waiting`` holds the oldest one not followed by a processed frame."""
+        now = time.monotonic()
+        self.last["paired"] = now
+        self.last.setdefault("waiting", now)
+
+    def record_failure(self, reason: str) -> None:
+        with self._lock:
+            self.inference_failures += 1
+            self.failures_in_a_row += 1
+            self.last_failure = reason
+
+    def mark(self, event: str) -> None:
+        """``event`` happened now (its time is in ``last``)."""
+        self.last[event] = time.monotonic()
+
+    def arrived(self, name: str) -> None:
+        """A message on input ``name`` arrived: its time and its rate."""
+        now = time.monotonic()
+        self.last[name] = now
+        self._arrivals.setdefault(name, deque(maxlen=1000)).append(now)
+
+    def rate(self, name: str) -> float:
+        """Messages per second on input ``name`` over the last ``window_s`` seconds."""
+        now = time.monotonic()
+        recent = [t for t in self._arrivals.get(name, ()) if now - t <= self.window_s]
+        return len(recent) / self.window_s
 
     def count(self, counter: str) -> None:
         with self._lock:

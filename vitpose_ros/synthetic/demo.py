@@ -28,7 +28,7 @@ class DemoResult:
     frames_published: int = 0
     frames_received: int = 0
     frames_dropped: int = 0  # by the node (PoseNode.frames_dropped)
-    frames_skipped: int = 0  # by the node: bad input (logged there)
+    frames_skipped: int = 0  # by the node: bad input or a failed inference (logged there)
     latencies_ms: list = field(default_factory=list)
     accuracy: dict = field(default_factory=dict)
     frame_indices: list = field(default_factory=list)  # camera frame numbers that came back as keypoints
@@ -75,6 +75,8 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
             Parameter("qos_reliability", value="reliable"), Parameter("qos_depth", value=10),
             Parameter("use_depth", value=depth)] + [Parameter(k, value=v) for k, v in (pose_parameters or {}).items()],
             cli_args=["--ros-args", "-r", "depth/image_raw:=camera/aligned_depth_to_color/image_raw"] if depth else None)
+        if not pose.wait_until_active(timeout_s):  # it loads the model on its own thread
+            raise RuntimeError(f"the pose node did not start: {pose.configure_error or 'timed out'}")
         result.model = f"{model_path.name} ({pose.estimator.metadata.precision})"
         recorder = rclpy.create_node("demo_recorder", context=context)
 
@@ -152,7 +154,7 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
             _wait(lambda: set(result.keypoints_3d) >= set(predictions), 2.0)
         result.frames_published = camera.frame_index
         result.frames_dropped = pose.frames_dropped
-        result.frames_skipped = pose.stats.frames_skipped
+        result.frames_skipped = pose.stats.frames_skipped + pose.stats.inference_failures
         result.frame_indices = sorted(i for i in map(camera.frame_number, predictions) if i is not None)
         executor.shutdown(timeout_sec=2.0)
         spinner.join(timeout=5.0)
@@ -230,7 +232,7 @@ def main(argv=None) -> int:
         print(f"{result.frames_dropped} frame(s) dropped by the node: a newer one arrived while it was busy, "
               "or no detections matched it")
     if result.frames_skipped:
-        print(f"{result.frames_skipped} frame(s) skipped by the node for bad input (see its log)")
+        print(f"{result.frames_skipped} frame(s) skipped by the node for bad input or a failed inference (see its log)")
     if acc.get("persons"):
         print(f"accuracy vs renderer ground truth over {acc['persons']} persons: PCK@0.05 {acc['pck@0.05']:.3f}, "
               f"PCK@0.1 {acc['pck@0.1']:.3f}, OKS AP {acc['oks_ap']:.3f}")
