@@ -34,6 +34,7 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
@@ -89,7 +90,8 @@ class PoseNode(LifecycleNode):
         self.finished = Future()  # result: the exit code; done when the process should end (spin_node)
         self._input_subscriptions: list = []
         self._transition_lock = threading.Lock()
-        self._wake = self.create_guard_condition(lambda: None)  # wakes the executor from other threads
+        # Wakes the executor from other threads; its own group, which a pending ChangeState never blocks.
+        self._wake = self.create_guard_condition(lambda: None, callback_group=ReentrantCallbackGroup())
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
         self._serve_change_state_off_the_executor()
@@ -118,6 +120,10 @@ class PoseNode(LifecycleNode):
         service = self._service_change_state
         self._change_state_now = service.callback  # rclpy's handler: runs the transition, fills the response
         service.callback = self._on_change_state
+        # A pending request holds its callback group: in a group of its own it blocks only other
+        # ChangeState requests (one transition at a time), not timers, subscriptions or services.
+        service.callback_group = MutuallyExclusiveCallbackGroup()
+        service.callback_group.add_entity(service)
 
     async def _on_change_state(self, request, response):
         done = Future()
