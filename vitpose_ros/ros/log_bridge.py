@@ -13,17 +13,9 @@ from rclpy.logging import LoggingSeverity
 
 PACKAGE_LOGGER = "vitpose_ros"
 
-# Python level (at least) -> ROS severity, highest first
-_SEVERITIES = ((logging.CRITICAL, LoggingSeverity.FATAL), (logging.ERROR, LoggingSeverity.ERROR),
-               (logging.WARNING, LoggingSeverity.WARN), (logging.INFO, LoggingSeverity.INFO),
-               (logging.NOTSET, LoggingSeverity.DEBUG))
 _PYTHON_LEVELS = {LoggingSeverity.FATAL: logging.CRITICAL, LoggingSeverity.ERROR: logging.ERROR,
                   LoggingSeverity.WARN: logging.WARNING, LoggingSeverity.INFO: logging.INFO,
                   LoggingSeverity.DEBUG: logging.DEBUG, LoggingSeverity.UNSET: logging.INFO}
-
-
-def ros_severity(levelno: int) -> LoggingSeverity:
-    return next(severity for level, severity in _SEVERITIES if levelno >= level)
 
 
 class RosLogHandler(logging.Handler):
@@ -35,7 +27,18 @@ class RosLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.ros_logger.log(self.format(record), ros_severity(record.levelno))
+            message, logger, level = self.format(record), self.ros_logger, record.levelno
+            # rclpy ties one severity to each calling line, so every severity has a line of its own
+            if level >= logging.CRITICAL:
+                logger.fatal(message)
+            elif level >= logging.ERROR:
+                logger.error(message)
+            elif level >= logging.WARNING:
+                logger.warning(message)
+            elif level >= logging.INFO:
+                logger.info(message)
+            else:
+                logger.debug(message)
         except Exception:  # a log line must never take the node down
             self.handleError(record)
 
