@@ -18,7 +18,7 @@ SHARE = package_share_dir()
 LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]
 EXPECTED_ARGUMENTS = ["model", "model_path", "precision", "image", "detections", "camera_info", "compressed",
                       "use_detections", "providers", "fp16", "pipeline", "depth", "tracker", "smoothing", "namespace",
-                      "rviz", "log_level", "detections_type", "fastdds_profile"]
+                      "rviz", "log_level", "detections_type", "fastdds_profile", "autostart"]
 
 
 def config(**args):
@@ -61,7 +61,8 @@ def test_defaults():
     assert pathlib.Path(c["parameters_file"]).name == "vitpose_b.yaml"
     assert c["parameters"] == {"model_size": "b", "precision": "fp32", "providers": ["tensorrt", "cuda", "cpu"],
                                "fp16": True, "pipeline": "auto", "use_detections": True, "compressed": False,
-                               "tracker": "iou", "smoothing": False, "detections_type": "vision_msgs"}
+                               "tracker": "iou", "smoothing": False, "detections_type": "vision_msgs",
+                               "autostart": True}
     assert c["remappings"] == [("camera/image_raw", "/camera/image_raw"), ("detections", "/detections"),
                                ("camera/camera_info", "/camera/camera_info")]
     assert c["namespace"] == ""
@@ -80,7 +81,8 @@ def test_values_get_their_parameter_types():
     p = c["parameters"]
     assert p == {"model_size": "l", "precision": "int8", "model_path": "/models/my model.onnx",
                  "providers": ["cpu", "cuda"], "fp16": False, "pipeline": "graph", "use_detections": False,
-                 "compressed": True, "tracker": "iou", "smoothing": False, "detections_type": "vision_msgs"}
+                 "compressed": True, "tracker": "iou", "smoothing": False, "detections_type": "vision_msgs",
+                 "autostart": True}
     assert all(type(p[k]) is bool for k in ("fp16", "use_detections", "compressed"))
     assert all(type(x) is str for x in p["providers"])
     assert c["rviz"] is True
@@ -124,6 +126,12 @@ def test_namespace_moves_rviz_topics_with_the_node():
     assert config(namespace="robot1", image="cam/image")["rviz_remappings"][0] == ("/camera/image_raw",
                                                                                    "/robot1/cam/image")
     assert config(namespace="/")["namespace"] == ""
+
+
+def test_autostart_false_leaves_the_transitions_to_a_lifecycle_manager():
+    assert config(autostart="False")["parameters"]["autostart"] is False
+    with pytest.raises(ValueError, match="autostart"):
+        config(autostart="later")
 
 
 def test_depth_tracker_and_smoothing():
@@ -226,7 +234,7 @@ def test_launch_arguments_are_complete_and_described():
                         "camera_info": "/camera/camera_info", "compressed": "false", "use_detections": "true",
                         "providers": "tensorrt,cuda,cpu", "fp16": "true", "pipeline": "auto", "depth": "",
                         "tracker": "iou", "smoothing": "false", "namespace": "", "rviz": "false", "log_level": "info",
-                        "detections_type": "vision_msgs", "fastdds_profile": "auto"}
+                        "detections_type": "vision_msgs", "fastdds_profile": "auto", "autostart": "true"}
 
 
 # -- parameter files ---------------------------------------------------------------------------
