@@ -306,7 +306,8 @@ class PoseNode(LifecycleNode):
                 max_batch=p["max_batch"], device_id=p["device_id"], cpu_threads=p["cpu_threads"],
                 pipeline=p["pipeline"])
         except (ModelError, ValueError) as exc:
-            raise StartupError(f"cannot use model {path}: {exc}. Re-export it with python -m vitpose_ros.model.export") from None
+            raise StartupError(f"cannot use model {path}: {exc}. Re-export it with "
+                               "python -m vitpose_ros.model.export") from None
         self._log_model(path, estimator)
         return estimator
 
@@ -333,7 +334,8 @@ class PoseNode(LifecycleNode):
 
     def _input_qos(self) -> QoSProfile:
         p = self.params
-        reliability = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}.get(p["qos_reliability"])
+        reliability = {"best_effort": ReliabilityPolicy.BEST_EFFORT,
+                       "reliable": ReliabilityPolicy.RELIABLE}.get(p["qos_reliability"])
         if reliability is None:
             raise StartupError(f"qos_reliability must be best_effort or reliable, got {p['qos_reliability']!r}")
         return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p["qos_depth"], reliability=reliability)
@@ -496,7 +498,8 @@ class PoseNode(LifecycleNode):
         p = self.params
         if detections_msg is None:
             x, y, w, h = (list(p["roi"]) + [0, 0, 0, 0])[:4]
-            boxes = np.array([[x, y, x + w, y + h]], float) if w > 0 and h > 0 else np.array([[0.0, 0.0, width, height]])
+            whole_frame = np.array([[0.0, 0.0, width, height]])
+            boxes = np.array([[x, y, x + w, y + h]], float) if w > 0 and h > 0 else whole_frame
             detection_ids = [""]
         else:
             persons = self._read_persons(detections_msg, p["person_class_ids"], p["min_box_score"], p["max_persons"])
@@ -679,7 +682,8 @@ def _detection_message(detections_type: str):
         install = {"vision_msgs": "apt install ros-$ROS_DISTRO-vision-msgs",
                    "yolo_msgs": "build yolo_ros's yolo_msgs in your workspace (github.com/mgonzs13/yolo_ros)"}[package]
         raise StartupError(f"detections_type is {detections_type} but {package} is not installed ({install}), "
-                           "or pick the other detections_type, or run without detections: use_detections:=false") from None
+                           "or pick the other detections_type, or run without detections: "
+                           "use_detections:=false") from None
     return getattr(module, type_name), reader
 
 
