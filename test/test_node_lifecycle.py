@@ -209,3 +209,17 @@ def test_lifecycle_shutdown_mid_inference_ends_the_process(ros, model):
     finally:
         h.close()
         node.stop()
+
+
+def test_a_failed_configure_is_an_error_in_diagnostics_and_the_node_stays_up(ros, tmp_path):
+    missing = tmp_path / "vitpose_b_coco.onnx"
+    h = Harness({"model_path": str(missing), "autostart": False, "diagnostics_period": 0.1}, wait_active=False)
+    try:
+        lifecycle = Lifecycle(h)
+        seen = len(h.diagnostics)
+        assert not lifecycle.set("configure") and lifecycle.state() == "unconfigured"
+        status = _inference_status(h, DiagnosticStatus.ERROR, seen)
+        assert status.message.startswith("configure failed: model file not found") and str(missing) in status.message
+        assert not h.node.finished.done()  # a manager drives it: no exit, it may configure again
+    finally:
+        h.close()
