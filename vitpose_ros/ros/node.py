@@ -89,6 +89,7 @@ class PoseNode(LifecycleNode):
         self.configure_error = ""
         self.finished = Future()  # result: the exit code; done when the process should end (spin_node)
         self._input_subscriptions: list = []
+        self.images_lost = 0  # reported by DDS (message-lost events on the image subscription)
         self._transition_lock = threading.Lock()
         # Wakes the executor from other threads; its own group, which a pending ChangeState never blocks.
         self._wake = self.create_guard_condition(lambda: None, callback_group=ReentrantCallbackGroup())
@@ -138,23 +139,23 @@ class PoseNode(LifecycleNode):
         A step returning FAILURE/ERROR stops the rest and calls ``on_failure(1)``."""
         def run():
             result = None
-            for step in steps:
-                with self._transition_lock:
-                    if self._destroyed:
-                        return
-                    try:
+            try:
+                for step in steps:
+                    with self._transition_lock:
+                        if self._destroyed:
+                            return
                         result = step()
-                    except Exception as exc:  # rclpy raises once the node is gone under it
-                        if not self._destroyed:
-                            self.get_logger().error(f"lifecycle transition failed: {type(exc).__name__}: {exc}")
-                        return
-                if result in (TransitionCallbackReturn.FAILURE, TransitionCallbackReturn.ERROR):
-                    if on_failure is not None:
-                        on_failure(1)
-                    break
-            if done is not None:
-                done.set_result(result)
-                self._wake_executor_now()
+                    if result in (TransitionCallbackReturn.FAILURE, TransitionCallbackReturn.ERROR):
+                        if on_failure is not None:
+                            on_failure(1)
+                        break
+            except Exception as exc:  # rclpy raises once the node is gone under it
+                if not self._destroyed:
+                    self.get_logger().error(f"lifecycle transition failed: {type(exc).__name__}: {exc}")
+            finally:
+                if done is not None:  # the ChangeState request always gets its answer
+                    done.set_result(result)
+                    self._wake_executor_now()
 
         threading.Thread(target=run, name="vitpose_lifecycle", daemon=True).start()
 
@@ -261,7 +262,8 @@ class PoseNode(LifecycleNode):
         """Lifecycle publishers: advertised once configured, publishing only while active."""
         self._publishers_made = [
             self.create_lifecycle_publisher(PointCloud2, "pose/keypoints", 10),
-            self.create_lifecycle_publisher(PointCloud2, "pose/keypoints_3d", 10) if self.params["use_depth"] else None,
+            (self.create_lifecycle_publisher(PointCloud2, "pose/keypoints_3d", 10)
+             if self.params["use_depth"] else None),
             self.create_lifecycle_publisher(MarkerArray, "pose/markers", 10),
             self.create_lifecycle_publisher(Image, "pose/image", 2),
         ]
@@ -314,11 +316,13 @@ class PoseNode(LifecycleNode):
     def _log_model(self, path: pathlib.Path, estimator: PoseEstimator) -> None:
         """One line saying what runs where; a warning when the provider fell back."""
         meta, active, requested = estimator.metadata, estimator.active_provider, _provider_requested(estimator)
-        where = active if active == requested else f"{active} ({requested} was requested but did not load)"
-        log = self.get_logger().info if active == requested else self.get_logger().warning
-        log(f"model {path.name}: ViTPose-{meta.variant} {meta.dataset} ({meta.num_keypoints} keypoints, "
-            f"input {meta.input_height}x{meta.input_width}, {meta.precision}) on {where}, "
-            f"{estimator.pipeline} pipeline")
+        line = (f"model {path.name}: ViTPose-{meta.variant} {meta.dataset} ({meta.num_keypoints} keypoints, "
+                f"input {meta.input_height}x{meta.input_width}, {meta.precision}) on {{}}, "
+                f"{estimator.pipeline} pipeline")
+        if active == requested:
+            self.get_logger().info(line.format(active))
+        else:  # (rclpy wants one severity per calling line)
+            self.get_logger().warning(line.format(f"{active} ({requested} was requested but did not load)"))
         if self.params["precision"] != "fp32" and meta.precision != self.params["precision"]:
             self.get_logger().warning(f"precision is {self.params['precision']} but {path.name} says it is "
                                       f"{meta.precision}; running it as {meta.precision}")
@@ -345,7 +349,6 @@ class PoseNode(LifecycleNode):
     def _subscribe_inputs(self) -> None:
         p, qos = self.params, self._qos
         # DDS tells us of images that never reached the node (best effort: gaps in the stream)
-        self.images_lost = getattr(self, "images_lost", 0)
         events = SubscriptionEventCallbacks(message_lost=self._on_images_lost)
         if p["compressed"]:
             image_sub = self.create_subscription(CompressedImage, "camera/image_raw/compressed", self._on_image, qos,
@@ -408,6 +411,8 @@ class PoseNode(LifecycleNode):
 
     def _on_image(self, msg) -> None:
         self.stats.arrived("image")
+        if self.sync is None:  # cleaned up while the message was on its way
+            return
         if not self.params["use_detections"]:
             self._offer(msg, None)
             return
@@ -415,6 +420,8 @@ class PoseNode(LifecycleNode):
 
     def _on_depth(self, msg: Image) -> None:
         self.stats.arrived("depth")
+        if self.sync is None:
+            return
         with self._depth_arrived:
             self.depth_cache.insert(stamp_ns(msg.header.stamp), msg)
             self.depth_cache.expire(self.depth_cache.newest)
@@ -422,6 +429,8 @@ class PoseNode(LifecycleNode):
 
     def _on_detections(self, msg) -> None:
         self.stats.arrived("detections")
+        if self.sync is None:
+            return
         self._offer_newest(self.sync.add_detections(stamp_ns(msg.header.stamp), msg))
 
     def _offer_newest(self, pairs) -> None:
@@ -635,7 +644,7 @@ class PoseNode(LifecycleNode):
         if self.params["use_depth"]:
             values["depth_rate_hz"] = f"{self.stats.rate('depth'):.1f}"
         return values | {
-            "frames_lost_before_node": getattr(self, "images_lost", 0),
+            "frames_lost_before_node": self.images_lost,
             "depth_missing": self.stats.depth_missing,
             "depth_skipped_bad_input": self.stats.depth_skipped,
         }
