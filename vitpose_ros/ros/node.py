@@ -8,8 +8,8 @@ Subscribed (remappable):  camera/image_raw (Image; or camera/image_raw/compresse
                           registered to the colour image)
 Published:                pose/keypoints (PointCloud2, persons x keypoints: x, y, score, id),
                           pose/keypoints_3d (with use_depth: x, y, z in metres, score, id),
-                          pose/markers (MarkerArray), pose/image (only while subscribed),
-                          /diagnostics (1 Hz)
+                          pose/markers (MarkerArray) and pose/image (both built only while
+                          subscribed), /diagnostics (1 Hz, one status per concern: diagnostics.py)
 
 Person ids come from the detector (Detection2D.id mapped to integers) or the built-in tracker;
 optional One Euro smoothing per (id, keypoint) uses the image stamps as time.
