@@ -12,6 +12,7 @@ import logging
 from rclpy.logging import LoggingSeverity
 
 PACKAGE_LOGGER = "vitpose_ros"
+_before_bridges: tuple[int, bool] | None = None  # the package logger's level and propagate, restored by remove
 
 _PYTHON_LEVELS = {LoggingSeverity.FATAL: logging.CRITICAL, LoggingSeverity.ERROR: logging.ERROR,
                   LoggingSeverity.WARN: logging.WARNING, LoggingSeverity.INFO: logging.INFO,
@@ -45,8 +46,11 @@ class RosLogHandler(logging.Handler):
 
 def install(ros_logger) -> RosLogHandler:
     """Bridge the package logger to ``ros_logger``; ``remove`` the returned handler when done."""
-    handler = RosLogHandler(ros_logger)
+    global _before_bridges
     package = logging.getLogger(PACKAGE_LOGGER)
+    if not _bridges(package):
+        _before_bridges = (package.level, package.propagate)
+    handler = RosLogHandler(ros_logger)
     package.addHandler(handler)
     package.setLevel(_PYTHON_LEVELS.get(LoggingSeverity(ros_logger.get_effective_level()), logging.INFO))
     package.propagate = False  # the ROS logger prints it; a root handler would print it twice
@@ -56,5 +60,10 @@ def install(ros_logger) -> RosLogHandler:
 def remove(handler: RosLogHandler) -> None:
     package = logging.getLogger(PACKAGE_LOGGER)
     package.removeHandler(handler)
-    if not package.handlers:
-        package.propagate = True
+    if not _bridges(package) and _before_bridges is not None:
+        package.setLevel(_before_bridges[0])
+        package.propagate = _before_bridges[1]
+
+
+def _bridges(package: logging.Logger) -> list:
+    return [h for h in package.handlers if isinstance(h, RosLogHandler)]
