@@ -19,7 +19,7 @@ from test_runtime import scene
 
 BOXES = [[100, 60, 260, 420]]
 T0 = 1_700_000_000_000_000_000
-SLOW_RUN_S = 2.0  # every inference of the slow model (test/support/slow_onnxruntime)
+SLOW_RUN_S = 3.0  # every inference of the slow model (test/support/slow_onnxruntime)
 
 
 @pytest.fixture(scope="module")
@@ -163,12 +163,11 @@ def test_services_answer_while_loading_and_ctrl_c_mid_inference_exits_cleanly(ro
         parameters = h.peer.create_client(GetParameters, "/vitpose/get_parameters")
         assert parameters.wait_for_service(timeout_sec=5)
         answer = parameters.call_async(GetParameters.Request(names=["model_path"]))
-        h.wait_for(answer.done, "the parameter service", timeout=1.0)
+        h.wait_for(answer.done, "the parameter service", timeout=2.0)
         assert answer.result().values[0].string_value == str(model)
-        seen = len(h.diagnostics)
+        assert not configuring.done()  # answered while the model was still loading
         h.wait_for(lambda: any(diagnostic_status(d, "pose estimation").message == "loading the model"
-                               for d in h.diagnostics[seen:]), "diagnostics while loading", timeout=1.0)
-        assert not configuring.done()
+                               for d in h.diagnostics), "diagnostics published while loading", timeout=SLOW_RUN_S)
         h.wait_for(configuring.done, "configure", timeout=30)
         assert configuring.result().success and lifecycle.set("activate")
         h.wait_for_pose_node(timeout=30)
@@ -182,6 +181,7 @@ def test_services_answer_while_loading_and_ctrl_c_mid_inference_exits_cleanly(ro
         node.process.send_signal(signal.SIGINT)  # Ctrl-C, mid-inference
         code = node.wait_exit(timeout=30)
         ended = time.monotonic()
+        print(f"exited {ended - started - SLOW_RUN_S:+.2f} s after the inference's end")
         assert ended - started < SLOW_RUN_S + 2.0, f"exited {ended - started - SLOW_RUN_S:.1f} s after the inference"
         _assert_clean_exit(node, code)
         time.sleep(0.3)
@@ -202,6 +202,7 @@ def test_lifecycle_shutdown_mid_inference_ends_the_process(ros, model):
         shutdown = lifecycle.request("shutdown")
         code = node.wait_exit(timeout=30)
         ended = time.monotonic()
+        print(f"exited {ended - started - SLOW_RUN_S:+.2f} s after the inference's end")
         assert ended - started < SLOW_RUN_S + 2.0, f"exited {ended - started - SLOW_RUN_S:.1f} s after the inference"
         _assert_clean_exit(node, code)
         h.wait_for(shutdown.done, "the shutdown response", timeout=2.0)
