@@ -16,6 +16,8 @@ class PipelineStats:
         self.frames_skipped = 0  # bad input: conversion or box errors
         self.depth_missing = 0  # processed frames without a depth image of their stamp
         self.depth_skipped = 0  # depth images rejected (encoding, size, no valid pixel)
+        self.time_jumps = 0  # input stamps went back (bag loop, sim reset, driver restart): pairing restarted
+        self.inputs_dropped_at_time_jump = 0  # messages from before a time jump that arrived after it
 
     def record(self, latency_s: float, persons: int) -> None:
         with self._lock:
