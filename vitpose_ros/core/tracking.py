@@ -227,7 +227,8 @@ class PersonIds:
         self._next_id = self._next_id % np.iinfo(np.uint32).max + 1  # 1 .. 2**32 - 1, never NO_ID
         return number
 
-    def assign(self, boxes: np.ndarray, detection_ids, stamp_s: float) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    def assign(self, boxes: np.ndarray, detection_ids, stamp_s: float
+               ) -> tuple[np.ndarray, list[tuple[str, int]]]:
         """(ids uint32 (N,), [(detector id, number) first seen in this call]) for ``boxes`` (N, 4) and
         their detector ids (N strings, "" where the detector gave none) seen at ``stamp_s`` seconds."""
         boxes = np.asarray(boxes, float).reshape(-1, 4)
