@@ -38,7 +38,7 @@ def _launch_setup(context, *args, **kwargs):
             executable=EXECUTABLE,
             name=config["node_name"],
             namespace=config["namespace"],
-            parameters=[*config["parameters_files"], overrides],
+            parameters=[*config["parameters_files"]] + ([overrides] if overrides else []),
             remappings=config["remappings"],
             ros_arguments=config["ros_arguments"],
             output="screen",
@@ -51,7 +51,7 @@ def _launch_setup(context, *args, **kwargs):
                 executable="rviz2",
                 name="rviz2",
                 arguments=["-d", config["rviz_config"]],
-                parameters=[config["rviz_parameters"]],
+                parameters=[config["rviz_parameters"]] if config["rviz_parameters"] else [],
                 remappings=config["rviz_remappings"],
                 output="screen",
             )

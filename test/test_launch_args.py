@@ -559,7 +559,9 @@ def test_pose_launch_adds_rviz_on_request(load_launch_file):
     flag, path = rviz.kwargs["arguments"]
     assert flag == "-d" and pathlib.Path(path) == SHARE / "config" / "pose.rviz" and pathlib.Path(path).is_file()
     assert ("/pose/markers", "/r1/pose/markers") in rviz.kwargs["remappings"]
-    assert rviz.kwargs["parameters"] == [{}]
+    assert rviz.kwargs["parameters"] == []
+    (alone,) = _nodes(_run_opaque_function(description))
+    assert alone.kwargs["parameters"] == [str(SHARE / "config" / "vitpose_b.yaml")]  # nothing set: the file alone
     pose, rviz = _nodes(_run_opaque_function(description, rviz="true", use_sim_time="true"))
     assert rviz.kwargs["parameters"] == [{"use_sim_time": True}] and pose.kwargs["parameters"][-1] == {"use_sim_time": True}
 
