@@ -71,7 +71,7 @@ class PoseNode(Node):
         self.skeleton = self.estimator.skeleton
         self.stats = PipelineStats()
         self.sync = StampSync(int(self.params["sync_slop"] * 1e9), self.params["sync_cache_size"])
-        self.time_jumps = TimeJumpDetector(self.sync.max_age_ns)  # bag loops, sim resets: see _stamp_in_order
+        self.jump_detector = TimeJumpDetector(self.sync.max_age_ns)  # bag loops, sim resets: see _stamp_in_order
         self.intrinsics: Intrinsics | None = None
         self._create_identity_and_smoothing()
         self.depth_cache = StampCache(self.params["sync_cache_size"])  # depth images by stamp, for the worker
@@ -220,7 +220,7 @@ class PoseNode(Node):
         """Every input's stamp goes through here. When time went back further than the pairing
         window, the pairing and depth caches start over (the tracker, ids and smoother restart on
         their own when stamps go back); False for a straggler from before the jump, to be dropped."""
-        verdict = self.time_jumps.check(stamp_ns(stamp))
+        verdict = self.jump_detector.check(stamp_ns(stamp))
         if verdict == TimeJumpDetector.STALE:
             self.stats.count("inputs_dropped_at_time_jump")
             return False
@@ -230,7 +230,7 @@ class PoseNode(Node):
                 self.depth_cache.clear()
             self.stats.count("time_jumps")
             self.get_logger().warning(
-                f"{source} stamp went back {self.time_jumps.last_jump_s:.1f} s (bag loop, sim reset or driver "
+                f"{source} stamp went back {self.jump_detector.last_jump_s:.1f} s (bag loop, sim reset or driver "
                 "restart): pairing, depth, tracker and smoother start over")
         return True
 
