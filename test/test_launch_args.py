@@ -187,9 +187,12 @@ def test_params_file_comes_after_the_size_file_and_node_name_renames_the_node(tm
     c = config(model="s", params_file=str(mine), node_name="vitpose_front")
     assert c["parameters_files"] == [str(SHARE / "config" / "vitpose_s.yaml"), str(mine)]
     assert c["parameters"] == {"model_size": "s"} and c["node_name"] == "vitpose_front"
-    home = pathlib.Path("~/mine.yaml")
-    if home.expanduser().is_file():
-        assert config(params_file=str(home))["parameters_files"][1] == str(home.expanduser())
+
+
+def test_params_file_expands_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "mine.yaml").write_text("/**:\n  ros__parameters:\n    max_persons: 1\n")
+    assert config(params_file="~/mine.yaml")["parameters_files"][1] == str(tmp_path / "mine.yaml")
 
 
 def test_use_sim_time_reaches_the_node_and_rviz():
