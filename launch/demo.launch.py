@@ -35,12 +35,15 @@ ARGUMENTS = [
     ("people", "2", "Number of synthetic people in the scene (scene random)."),
     ("scene", "random", "random: people move between random poses; crossing: two people walk past each other."),
     ("depth", "false", "The camera also publishes depth and the pose node 3D keypoints (pose/keypoints_3d)."),
-    ("tracker", "iou", "Person ids: iou (built-in tracker) or none."),
-    ("smoothing", "false", "One Euro smoothing of the keypoints."),
-    ("providers", "tensorrt,cuda,cpu", "ONNX Runtime execution providers, best first."),
+    ("tracker", "", "Person ids: iou (built-in tracker) or none. Not set: iou."),
+    ("smoothing", "", "One Euro smoothing of the keypoints. Not set: false."),
+    ("providers", "", "ONNX Runtime execution providers, best first. Not set: tensorrt,cuda,cpu."),
     ("log_level", "info", "Log level of the pose node."),
     ("precision", "fp32", "Demo model precision: fp32 or int8 (the shipped INT8 copy)."),
+    ("params_file", "", "A YAML file of pose node parameters applied over config/vitpose_s.yaml (see pose.launch.py)."),
 ]
+# Passed on to pose.launch.py only when set, so a params_file can set them too.
+PASSED_WHEN_SET = ("tracker", "smoothing", "providers", "params_file")
 PRECISIONS = ("fp32", "int8")  # the demo models that ship
 
 
@@ -58,7 +61,8 @@ def _launch_setup(context, *args, **kwargs):
         PythonLaunchDescriptionSource(str(pathlib.Path(__file__).with_name("pose.launch.py"))),
         launch_arguments=[("model", "s"), ("model_path", str(demo_model_path(must_exist=False, precision=precision))),
                           ("precision", precision), ("depth", DEPTH_TOPIC if depth else "")]
-                         + [(name, values[name]) for name in ("rviz", "tracker", "smoothing", "providers", "log_level")])
+                         + [(name, values[name]) for name in ("rviz", "log_level")]
+                         + [(name, values[name]) for name in PASSED_WHEN_SET if values[name].strip()])
     return [camera, pose]
 
 

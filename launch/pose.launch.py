@@ -1,8 +1,9 @@
 """ViTPose pose node (plus rviz2 on request): ros2 launch vitpose_ros pose.launch.py model:=b
 
 Arguments: ros2 launch vitpose_ros pose.launch.py --show-args. Their mapping to node parameters
-and remappings lives in vitpose_ros/ros/launch_args.py; the node's other parameters come from
-config/vitpose_<model>.yaml.
+and remappings lives in vitpose_ros/ros/launch_args.py. The node's parameters come from
+config/vitpose_<model>.yaml, then params_file:=your.yaml, then the arguments given on the command
+line (only those: the others are left to the files).
 """
 import pathlib
 import sys
@@ -14,12 +15,12 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 try:
-    from vitpose_ros.ros.launch_args import (EXECUTABLE, LAUNCH_ARGUMENTS, NODE_NAME, PACKAGE_NAME,
-                                         node_configuration, package_share_dir)
+    from vitpose_ros.ros.launch_args import (EXECUTABLE, LAUNCH_ARGUMENTS, PACKAGE_NAME, node_configuration,
+                                             package_share_dir)
 except ImportError:  # started from a source checkout that is neither built nor pip-installed
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-    from vitpose_ros.ros.launch_args import (EXECUTABLE, LAUNCH_ARGUMENTS, NODE_NAME, PACKAGE_NAME,
-                                         node_configuration, package_share_dir)
+    from vitpose_ros.ros.launch_args import (EXECUTABLE, LAUNCH_ARGUMENTS, PACKAGE_NAME, node_configuration,
+                                             package_share_dir)
 
 
 def _launch_setup(context, *args, **kwargs):
@@ -35,9 +36,9 @@ def _launch_setup(context, *args, **kwargs):
         Node(
             package=PACKAGE_NAME,
             executable=EXECUTABLE,
-            name=NODE_NAME,
+            name=config["node_name"],
             namespace=config["namespace"],
-            parameters=[config["parameters_file"], overrides],
+            parameters=[*config["parameters_files"]] + ([overrides] if overrides else []),
             remappings=config["remappings"],
             ros_arguments=config["ros_arguments"],
             output="screen",
@@ -50,6 +51,7 @@ def _launch_setup(context, *args, **kwargs):
                 executable="rviz2",
                 name="rviz2",
                 arguments=["-d", config["rviz_config"]],
+                parameters=[config["rviz_parameters"]] if config["rviz_parameters"] else [],
                 remappings=config["rviz_remappings"],
                 output="screen",
             )

@@ -4,6 +4,7 @@ installation needed; test_launch_files.py launches them for real where there is 
 import ast
 import importlib.util
 import pathlib
+import re
 import sys
 import types
 
@@ -18,7 +19,8 @@ SHARE = package_share_dir()
 LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]
 EXPECTED_ARGUMENTS = ["model", "model_path", "precision", "image", "detections", "camera_info", "compressed",
                       "use_detections", "providers", "fp16", "pipeline", "depth", "tracker", "smoothing", "namespace",
-                      "rviz", "log_level", "detections_type", "fastdds_profile", "autostart"]
+                      "rviz", "log_level", "detections_type", "fastdds_profile", "autostart", "params_file",
+                      "use_sim_time", "node_name"]
 
 
 def config(**args):
@@ -58,14 +60,11 @@ def test_each_size_picks_its_parameter_file(size):
 
 def test_defaults():
     c = config()
-    assert pathlib.Path(c["parameters_file"]).name == "vitpose_b.yaml"
-    assert c["parameters"] == {"model_size": "b", "precision": "fp32", "providers": ["tensorrt", "cuda", "cpu"],
-                               "fp16": True, "pipeline": "auto", "use_detections": True, "compressed": False,
-                               "tracker": "iou", "smoothing": False, "detections_type": "vision_msgs",
-                               "autostart": True}
-    assert c["remappings"] == [("camera/image_raw", "/camera/image_raw"), ("detections", "/detections"),
-                               ("camera/camera_info", "/camera/camera_info")]
-    assert c["namespace"] == ""
+    assert pathlib.Path(c["parameters_file"]).name == "vitpose_b.yaml" and c["parameters_files"] == [c["parameters_file"]]
+    assert c["parameters"] == {}  # nothing set: the parameter file and the node's defaults decide
+    assert c["remappings"] == []  # the node's own names, /camera/image_raw, /detections, /camera/camera_info
+    assert c["namespace"] == "" and c["node_name"] == "vitpose"
+    assert c["rviz_parameters"] == {}
     assert c["ros_arguments"] == ["--log-level", "info"]
     assert c["rviz"] is False
     assert c["rviz_config"] == str(SHARE / "config" / "pose.rviz")
@@ -81,8 +80,7 @@ def test_values_get_their_parameter_types():
     p = c["parameters"]
     assert p == {"model_size": "l", "precision": "int8", "model_path": "/models/my model.onnx",
                  "providers": ["cpu", "cuda"], "fp16": False, "pipeline": "graph", "use_detections": False,
-                 "compressed": True, "tracker": "iou", "smoothing": False, "detections_type": "vision_msgs",
-                 "autostart": True}
+                 "compressed": True}
     assert all(type(p[k]) is bool for k in ("fp16", "use_detections", "compressed"))
     assert all(type(x) is str for x in p["providers"])
     assert c["rviz"] is True
@@ -106,16 +104,33 @@ def test_model_path_is_left_out_when_empty():
 def test_remappings_follow_the_topic_arguments():
     c = config(image="/cam0/color/image_raw", detections="/yolo/detections", camera_info="/cam0/color/camera_info")
     assert c["remappings"] == [("camera/image_raw", "/cam0/color/image_raw"), ("detections", "/yolo/detections"),
-                               ("camera/camera_info", "/cam0/color/camera_info")]
+                               ("camera/camera_info", "/cam0/color/camera_info"),
+                               ("camera/image_raw/compressed", "/cam0/color/image_raw/compressed")]
+    assert config(image="/camera/image_raw")["remappings"] == [
+        ("camera/image_raw", "/camera/image_raw"), ("camera/image_raw/compressed", "/camera/image_raw/compressed")]
 
 
-def test_compressed_adds_the_compressed_image_remapping():
+def test_the_compressed_image_topic_follows_the_image_argument():
+    """Also when compressed comes from a params file: the remapping is there whenever image moves."""
     c = config(image="/cam0/image_raw", compressed="true")
     assert c["parameters"]["compressed"] is True
-    assert c["remappings"][0] == ("camera/image_raw", "/cam0/image_raw")
-    assert c["remappings"][-1] == ("camera/image_raw/compressed", "/cam0/image_raw/compressed")
-    assert len(c["remappings"]) == 4
-    assert not any(src.endswith("compressed") for src, _ in config(compressed="false")["remappings"])
+    assert c["remappings"] == [("camera/image_raw", "/cam0/image_raw"),
+                               ("camera/image_raw/compressed", "/cam0/image_raw/compressed")]
+    assert config(image="/cam0/image_raw")["remappings"] == c["remappings"]
+    assert config(compressed="true")["remappings"] == []  # the node's own camera/image_raw/compressed
+
+
+def test_input_topics_move_with_the_namespace_and_resolve_to_the_old_names_without_one():
+    from vitpose_ros.ros.launch_args import resolve_topic
+
+    for name, old in (("image", "/camera/image_raw"), ("detections", "/detections"),
+                      ("camera_info", "/camera/camera_info")):
+        default = launch_args.DEFAULTS[name]
+        assert resolve_topic("", default) == old
+        assert resolve_topic("robot1", default) == "/robot1" + old
+    # the node's own names are the defaults, so nothing is remapped and the namespace applies
+    assert config(namespace="robot1")["remappings"] == []
+    assert config(namespace="robot1", image="/shared/image")["remappings"][0] == ("camera/image_raw", "/shared/image")
 
 
 def test_namespace_moves_rviz_topics_with_the_node():
@@ -145,20 +160,22 @@ def test_depth_tracker_and_smoothing():
     plain = config(depth="  ")
     assert "use_depth" not in plain["parameters"] and not any(s == "depth/image_raw" for s, _ in plain["remappings"])
     # the tracker choices are the node's
-    from vitpose_ros.ros.parameters import PARAMETERS, TRACKERS
+    from vitpose_ros.ros.parameters import TRACKERS
 
-    assert launch_args.TRACKERS == TRACKERS and PARAMETERS["tracker"][0] == launch_args.DEFAULTS["tracker"]
+    assert launch_args.TRACKERS == TRACKERS
 
 
 @pytest.mark.parametrize("args, words", [
-    ({"model": "x"}, "model"), ({"model": ""}, "model"), ({"model": "b,l"}, "model"),
-    ({"fp16": "maybe"}, "fp16"), ({"pipeline": "gpu"}, "pipeline"), ({"compressed": ""}, "compressed"), ({"use_detections": "2"}, "use_detections"),
-    ({"rviz": "on?"}, "rviz"),
-    ({"providers": "cuda,opencl"}, "opencl"), ({"providers": ""}, "providers"), ({"providers": " , "}, "providers"),
+    ({"model": "x"}, "model"), ({"model": "b,l"}, "model"),
+    ({"fp16": "maybe"}, "fp16"), ({"pipeline": "gpu"}, "pipeline"), ({"compressed": "none"}, "compressed"),
+    ({"use_detections": "2"}, "use_detections"), ({"rviz": "on?"}, "rviz"),
+    ({"providers": "cuda,opencl"}, "opencl"), ({"providers": " , "}, "providers"),
     ({"log_level": "verbose"}, "log_level"), ({"log_level": ""}, "log_level"),
     ({"image": ""}, "image"), ({"image": "/camera/image raw"}, "image"), ({"detections": "/a//b"}, "detections"),
     ({"camera_info": "/1info"}, "camera_info"), ({"namespace": "bad ns"}, "namespace"),
-    ({"modle": "s"}, "modle"), ({"precision": "int4"}, "precision"), ({"precision": ""}, "precision"),
+    ({"modle": "s"}, "modle"), ({"precision": "int4"}, "precision"), ({"use_sim_time": "sim"}, "use_sim_time"),
+    ({"node_name": "pose node"}, "node_name"), ({"node_name": "/vitpose"}, "node_name"), ({"node_name": ""}, "node_name"),
+    ({"params_file": "/no/such/params.yaml"}, "params_file"),
     ({"tracker": "kalman"}, "tracker"), ({"smoothing": "maybe"}, "smoothing"), ({"depth": "/a b"}, "depth"),
     ({"detections_type": "darknet"}, "detections_type"),
     ({"fastdds_profile": "/no/such/profile.xml"}, "fastdds_profile"),
@@ -168,6 +185,63 @@ def test_invalid_values_raise_one_line_value_errors(args, words):
         config(**args)
     message = str(error.value)
     assert "\n" not in message and words in message
+
+
+def test_params_file_comes_after_the_size_file_and_node_name_renames_the_node(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("/**:\n  ros__parameters:\n    max_persons: 1\n")
+    c = config(model="s", params_file=str(mine), node_name="vitpose_front")
+    assert c["parameters_files"] == [str(SHARE / "config" / "vitpose_s.yaml"), str(mine)]
+    assert c["parameters"] == {"model_size": "s"} and c["node_name"] == "vitpose_front"
+
+
+def test_params_file_expands_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "mine.yaml").write_text("/**:\n  ros__parameters:\n    max_persons: 1\n")
+    assert config(params_file="~/mine.yaml")["parameters_files"][1] == str(tmp_path / "mine.yaml")
+
+
+def test_use_sim_time_reaches_the_node_and_rviz():
+    c = config(use_sim_time="true", rviz="true")
+    assert c["parameters"] == {"use_sim_time": True} and c["rviz_parameters"] == {"use_sim_time": True}
+    assert config(use_sim_time="False")["parameters"] == {"use_sim_time": False}
+
+
+def _launched_parameter_files(c, tmp_path) -> list[str]:
+    """The --params-file list launch_ros gives the node for ``c``: its files in order, then the
+    arguments' parameters written to a file of their own (launch_ros does that with a dict)."""
+    overrides = tmp_path / "launch_overrides.yaml"
+    overrides.write_text(yaml.safe_dump({"/**": {"ros__parameters": c["parameters"]}}))
+    return [*c["parameters_files"], str(overrides)]
+
+
+def test_a_params_file_wins_over_launch_defaults_and_set_arguments_win_over_it(tmp_path, tiny_model):
+    """Through rcl's own parameter-file handling into a real node: the user's YAML over the size's
+    file, the arguments given on the command line over both, defaults of unset arguments nowhere."""
+    rclpy = pytest.importorskip("rclpy")
+    from vitpose_ros.ros.node import PoseNode
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"/**": {"ros__parameters": {
+        "max_persons": 1, "tracker": "none", "smoothing": True, "fp16": False, "providers": ["cpu"],
+        "model_path": str(tiny_model), "qos_reliability": "reliable", "smoothing_trend": False}}}))
+    c = config(model="l", params_file=str(mine), smoothing="false", use_sim_time="true")
+    files = _launched_parameter_files(c, tmp_path)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = PoseNode(context=context, cli_args=["--ros-args"] + [arg for f in files for arg in ("--params-file", f)])
+        try:
+            p = node.params
+            assert (p["max_persons"], p["tracker"], p["fp16"], list(p["providers"])) == (1, "none", False, ["cpu"])
+            assert (p["qos_reliability"], p["smoothing_trend"]) == ("reliable", False)
+            assert p["smoothing"] is False  # smoothing:=false was given: it wins over the YAML
+            assert p["model_size"] == "l" and p["max_batch"] == 8  # model:=l's file underneath
+            assert node.get_parameter("use_sim_time").value is True
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
 
 
 def test_missing_parameter_file_is_a_value_error(tmp_path):
@@ -230,11 +304,29 @@ def test_launch_arguments_are_complete_and_described():
         assert isinstance(default, str), name
         assert description.strip() and description.endswith(".") and "\n" not in description, name
     defaults = {name: default for name, default, _ in LAUNCH_ARGUMENTS}
-    assert defaults == {"model": "b", "model_path": "", "precision": "fp32", "image": "/camera/image_raw", "detections": "/detections",
-                        "camera_info": "/camera/camera_info", "compressed": "false", "use_detections": "true",
-                        "providers": "tensorrt,cuda,cpu", "fp16": "true", "pipeline": "auto", "depth": "",
-                        "tracker": "iou", "smoothing": "false", "namespace": "", "rviz": "false", "log_level": "info",
-                        "detections_type": "vision_msgs", "fastdds_profile": "auto", "autostart": "true"}
+    # arguments that set a node parameter default to "" (not set: the YAML files decide)
+    assert defaults == {"model": "", "model_path": "", "precision": "", "image": "camera/image_raw",
+                        "detections": "detections", "camera_info": "camera/camera_info", "compressed": "",
+                        "use_detections": "", "providers": "", "fp16": "", "pipeline": "", "depth": "",
+                        "tracker": "", "smoothing": "", "namespace": "", "rviz": "false", "log_level": "info",
+                        "detections_type": "", "fastdds_profile": "auto", "params_file": "", "use_sim_time": "",
+                        "node_name": "vitpose", "autostart": ""}
+
+
+def test_arguments_left_unset_describe_the_node_default_they_leave_in_place():
+    from vitpose_ros.ros.parameters import PARAMETERS
+
+    def shown(value):
+        return ",".join(value) if isinstance(value, list) else str(value).lower() if isinstance(value, bool) else value
+
+    described = {name: description for name, _, description in LAUNCH_ARGUMENTS}
+    for name in ("precision", "providers", "fp16", "pipeline", "use_detections", "compressed", "tracker", "smoothing",
+                 "detections_type", "autostart"):
+        assert launch_args.DEFAULTS[name] == launch_args.NOT_SET, name
+        assert f"Not set: {shown(PARAMETERS[name][0])}." in described[name], name
+        assert config(**{name: launch_args.DEFAULTS[name]})["parameters"] == {}, name
+    assert PARAMETERS["model_size"][0] == launch_args.DEFAULT_MODEL and "Not set: config/vitpose_b.yaml" in described["model"]
+    assert "Not set: false." in described["use_sim_time"]  # rclpy's own parameter
 
 
 # -- parameter files ---------------------------------------------------------------------------
@@ -438,10 +530,12 @@ def test_pose_launch_starts_the_node_with_the_configuration(load_launch_file):
     expected = config(model="s", model_path="/m/1.onnx", compressed="true", providers="cuda,cpu", namespace="robot1",
                       log_level="warn")
     assert (kw["package"], kw["executable"], kw["name"]) == ("vitpose_ros", "pose_node", "vitpose")
+    renamed = _nodes(_run_opaque_function(load_launch_file("pose.launch.py"), node_name="vitpose_rear"))
+    assert renamed[0].kwargs["name"] == "vitpose_rear"
     assert kw["namespace"] == "robot1" and kw["output"] == "screen"
     assert kw["remappings"] == expected["remappings"]
     assert kw["ros_arguments"] == ["--log-level", "warn"]
-    parameters_file, overrides = kw["parameters"]
+    parameters_file, overrides = kw["parameters"]  # the size's file, then what the arguments set
     assert parameters_file == expected["parameters_file"] and pathlib.Path(parameters_file).name == "vitpose_s.yaml"
     # strings stay strings (launch_ros would read a plain str as YAML)
     plain = {}
@@ -474,6 +568,21 @@ def test_pose_launch_adds_rviz_on_request(load_launch_file):
     flag, path = rviz.kwargs["arguments"]
     assert flag == "-d" and pathlib.Path(path) == SHARE / "config" / "pose.rviz" and pathlib.Path(path).is_file()
     assert ("/pose/markers", "/r1/pose/markers") in rviz.kwargs["remappings"]
+    assert rviz.kwargs["parameters"] == []
+    (alone,) = _nodes(_run_opaque_function(description))
+    assert alone.kwargs["parameters"] == [str(SHARE / "config" / "vitpose_b.yaml")]  # nothing set: the file alone
+    pose, rviz = _nodes(_run_opaque_function(description, rviz="true", use_sim_time="true"))
+    assert rviz.kwargs["parameters"] == [{"use_sim_time": True}] and pose.kwargs["parameters"][-1] == {"use_sim_time": True}
+
+
+def test_pose_launch_passes_the_params_file_between_the_size_file_and_the_arguments(load_launch_file, tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("/**:\n  ros__parameters:\n    max_persons: 1\n")
+    (node,) = _nodes(_run_opaque_function(load_launch_file("pose.launch.py"), params_file=str(mine), tracker="none"))
+    size_file, user_file, overrides = node.kwargs["parameters"]
+    assert (pathlib.Path(size_file).name, user_file) == ("vitpose_b.yaml", str(mine))
+    assert {k: (v.args[0] if type(v).__name__ == "ParameterValue" else v) for k, v in overrides.items()} == {
+        "tracker": "none"}
 
 
 def test_pose_launch_rejects_invalid_arguments(load_launch_file):
@@ -496,7 +605,7 @@ def test_size_launch_files_include_pose_launch_with_the_model_fixed(size, load_l
 
 
 DEMO_ARGUMENTS = ["rviz", "rate", "people", "scene", "depth", "tracker", "smoothing", "providers", "log_level",
-                  "precision"]
+                  "precision", "params_file"]
 
 
 @pytest.mark.parametrize("precision, model_file", [("fp32", "vitpose_synthetic_coco.onnx"),
@@ -526,3 +635,112 @@ def test_setup_installs_launch_and_config_files():
     for pattern in ('glob("launch/*.launch.py")', 'glob("config/*.yaml")', 'glob("config/*.rviz")',
                     'glob("config/*.xml")'):
         assert pattern in setup
+
+
+def test_demo_launch_passes_on_only_what_was_set(load_launch_file, tmp_path):
+    description = load_launch_file("demo.launch.py")
+    (opaque,) = [e for e in description.args[0] if type(e).__name__ == "OpaqueFunction"]
+    defaults = {name: default for name, default, _ in _declared(description)}
+    _camera, include = opaque.kwargs["function"](defaults)
+    passed = dict(include.kwargs["launch_arguments"])
+    assert set(passed) == {"model", "model_path", "precision", "depth", "rviz", "log_level"}
+    assert config(**passed)["parameters"].keys() == {"model_size", "model_path", "precision"}
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("/**:\n  ros__parameters:\n    smoothing: true\n")
+    _camera, include = opaque.kwargs["function"](defaults | {"params_file": str(mine), "tracker": "none"})
+    passed = dict(include.kwargs["launch_arguments"])
+    assert (passed["params_file"], passed["tracker"]) == (str(mine), "none") and "smoothing" not in passed
+    assert config(**passed)["parameters_files"][-1] == str(mine)
+
+
+# -- what the docs show ------------------------------------------------------------------------
+
+DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+_COMMAND = re.compile(r"ros2\s+(launch|run)\s+(\S+)\s+(\S+)([^`#]*)")
+_ASSIGNMENT = re.compile(r"(?<![\w./-])(-p\s+)?([A-Za-z_]\w*):=")
+
+
+def _doc_lines():
+    """(file name, line number, text) with backslash-continued lines joined."""
+    for path in DOC_FILES:
+        pending, start = "", 0
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not pending:
+                start = number
+            if line.rstrip().endswith("\\"):
+                pending += line.rstrip()[:-1] + " "
+                continue
+            yield path.name, start, pending + line
+            pending = ""
+
+
+def _documented_assignments():
+    """(where, kind, target, name) for every name:=value the docs show: kind "launch" with the launch
+    file it is given to, "parameter" for the pose node's -p, "bare" for one shown on its own."""
+    found = []
+    for doc, number, text in _doc_lines():
+        where = f"{doc}:{number}"
+        rest = text
+        for match in _COMMAND.finditer(text):
+            verb, package, target, tail = match.groups()
+            rest = rest.replace(match.group(0), " ", 1)
+            if package != "vitpose_ros":
+                continue  # another package's launch file or node (a camera driver, the detector)
+            for dash_p, name in _ASSIGNMENT.findall(tail):
+                if verb == "launch":
+                    found.append((where, "launch", target, name))
+                elif target == "pose_node" and dash_p:
+                    found.append((where, "parameter", target, name))
+        for dash_p, name in _ASSIGNMENT.findall(rest):
+            found.append((where, "parameter" if dash_p else "bare", None, name))
+    return found
+
+
+def _launch_file_arguments(load_launch_file) -> dict[str, set[str]]:
+    arguments = {}
+    for path in sorted((REPO / "launch").glob("*.launch.py")):
+        arguments[path.name] = {name for name, _, _ in _declared(load_launch_file(path.name))}
+    return arguments
+
+
+def _wrong_assignments(shown, load_launch_file) -> list[str]:
+    from vitpose_ros.ros.parameters import PARAMETERS
+
+    arguments = _launch_file_arguments(load_launch_file)
+    node_parameters = set(PARAMETERS) | {"use_sim_time"}  # rclpy declares use_sim_time on every node
+    wrong = []
+    for where, kind, target, name in shown:
+        if kind == "launch" and name not in arguments.get(target, ()):
+            wrong.append(f"{where}: {name}:= is not an argument of {target}")
+        elif kind == "parameter" and name not in node_parameters:
+            wrong.append(f"{where}: -p {name}:= is not a pose node parameter")
+        elif kind == "bare" and not any(name in declared for declared in arguments.values()):
+            wrong.append(f"{where}: {name}:= is no launch argument (a node parameter goes in a params_file or -p)")
+    return wrong
+
+
+def test_every_argument_the_docs_show_is_declared_and_every_p_value_is_a_node_parameter(load_launch_file):
+    shown = _documented_assignments()
+    assert sum(kind == "launch" for _, kind, _, _ in shown) >= 10  # the scan itself works
+    wrong = _wrong_assignments(shown, load_launch_file)
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_docs_scan_tells_launch_arguments_from_node_parameters(tmp_path, monkeypatch, load_launch_file):
+    doc = tmp_path / "README.md"
+    doc.write_text("ros2 launch vitpose_ros pose.launch.py model:=s \\\n    qos_reliability:=reliable  # or model:=l\n"
+                   "ros2 run vitpose_ros pose_node --ros-args -p smoothing_trend:=false -p nope:=1\n"
+                   "ros2 run other_pkg cam --ros-args -p image_size:=1\n"
+                   "Set `smoothing_trend:=false` or `-p max_persons:=2`, or `ros2 launch vitpose_ros demo.launch.py "
+                   "scene:=crossing`.\n")
+    monkeypatch.setattr(sys.modules[__name__], "DOC_FILES", [doc])
+    assert _documented_assignments() == [
+        ("README.md:1", "launch", "pose.launch.py", "model"), ("README.md:1", "launch", "pose.launch.py", "qos_reliability"),
+        ("README.md:1", "bare", None, "model"),  # comments are read like prose
+        ("README.md:3", "parameter", "pose_node", "smoothing_trend"), ("README.md:3", "parameter", "pose_node", "nope"),
+        ("README.md:5", "launch", "demo.launch.py", "scene"),
+        ("README.md:5", "bare", None, "smoothing_trend"), ("README.md:5", "parameter", None, "max_persons")]
+    assert _wrong_assignments(_documented_assignments(), load_launch_file) == [
+        "README.md:1: qos_reliability:= is not an argument of pose.launch.py",
+        "README.md:3: -p nope:= is not a pose node parameter",
+        "README.md:5: smoothing_trend:= is no launch argument (a node parameter goes in a params_file or -p)"]

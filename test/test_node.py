@@ -366,3 +366,19 @@ def test_smoothing_parameters_change_live_through_the_parameter_service(ros, mod
         assert np.abs(keypoints_from_cloud(cloud)[..., :2] - raw[..., :2]).max() > 0.5  # really filtered
     finally:
         h.close()
+
+
+def test_detections_with_and_without_ids_get_person_ids_that_never_collide(harness):
+    """Per detection: a detector id keeps its number, a detection without one takes its track's; the
+    two kinds never share a number, and a track that carried a detector id keeps it when the id is gone."""
+    from vitpose_ros.ros.conversions import boxes_to_detections, ids_from_cloud
+
+    frames = [["alice", ""], ["alice", ""], ["", "bob"]]
+    for i, names in enumerate(frames):
+        t_ns = T0 + i * 10**8
+        harness.image_pub.publish(image_msg(scene(0), t_ns))
+        harness.det_pub.publish(boxes_to_detections(BOXES + 4 * i, header(t_ns), "person", [0.9, 0.9], ids=names))
+        harness.wait_keypoints(i + 1)
+    # alice 1, the unnamed second person the tracker's 2; then alice's box without its id stays 1
+    # (its track carried it) and the second person, now named bob, gets a new number
+    assert [ids_from_cloud(m).tolist() for m in harness.keypoints] == [[1, 2], [1, 2], [1, 3]]

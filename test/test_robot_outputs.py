@@ -1,4 +1,4 @@
-"""Issue 15, ROS-free parts: ids (detector ids, tracker), One Euro smoothing, depth -> 3D joints,
+"""ROS-free parts of the robot outputs: ids (detector ids, tracker), One Euro smoothing, depth -> 3D joints,
 and the PointCloud2 / depth Image conversions they travel in."""
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from std_msgs.msg import Header
 
 from vitpose_ros.core.depth import Intrinsics, keypoints_to_3d
 from vitpose_ros.core.smoothing import KeypointSmoother
-from vitpose_ros.core.tracking import BoxTracker, IdRegistry
+from vitpose_ros.core.tracking import NO_ID, BoxTracker, IdRegistry, PersonIds
 from vitpose_ros.ros.conversions import (depth_to_image, depth_to_metres, ids_from_cloud, keypoints_3d_from_cloud,
                                          keypoints_3d_to_cloud, keypoints_from_cloud, keypoints_to_cloud)
 from vitpose_ros.synthetic.depth_scenes import CrossingPeople, focal_length, render_people
@@ -46,6 +46,66 @@ def test_tracker_retires_lost_tracks_and_restarts_when_time_goes_back():
     assert tracker.update(np.zeros((0, 4)), 0.7).tolist() == [] and tracker.lost == [1]
     assert tracker.update(box, 0.8).tolist() == [2]  # a new person as far as we can tell
     assert tracker.update(box, 0.1).tolist() == [3] and tracker.lost == [2]
+
+
+def _walkers(frame, people=3):
+    """Boxes of ``people`` persons side by side, walking right 2 px per frame."""
+    return np.array([[50 + 150 * p + 2 * frame, 100, 130 + 150 * p + 2 * frame, 300] for p in range(people)], float)
+
+
+def test_person_ids_fall_back_per_detection_and_never_share_numbers():
+    """P always has a detector id, Q every other frame, R never: one frame's rows never share an id,
+    detector numbers and tracker numbers are disjoint, and no id ever names two people (what the
+    smoother, keyed by id, relies on)."""
+    persons, person_of_id = PersonIds(BoxTracker()), {}
+    keyed, tracked = set(), set()
+    for frame in range(60):
+        keys = ["p7", "q9" if frame % 2 == 0 else "", ""]
+        ids, _ = persons.assign(_walkers(frame), keys, 10.0 + frame / 15)
+        assert NO_ID not in ids.tolist() and len(set(ids.tolist())) == 3, f"frame {frame}: {ids}"
+        for person, (key, number) in enumerate(zip(keys, ids.tolist())):
+            assert person_of_id.setdefault(number, person) == person, f"frame {frame}: id {number} named two people"
+            (keyed if key else tracked).add(number)
+    ids = {person: {n for n, p in person_of_id.items() if p == person} for person in range(3)}
+    assert len(ids[0]) == 1 and len(ids[2]) == 1  # P keeps its detector's, R its track's
+    assert ids[1] == {2}  # Q keeps its detector id's number on frames where its track carries it
+    assert not ids[2] & keyed
+    assert tracked - keyed == ids[2]
+
+
+def test_person_ids_keep_detector_numbers_in_order_and_trackers_alone_count_from_one():
+    persons = PersonIds(BoxTracker())
+    ids, new = persons.assign(_walkers(0, 2), ["alice", "bob"], 1.0)
+    assert ids.tolist() == [1, 2] and new == [("alice", 1), ("bob", 2)]
+    ids, new = persons.assign(_walkers(1, 2), ["bob", "alice"], 1.1)
+    assert ids.tolist() == [2, 1] and new == []
+    assert PersonIds(BoxTracker()).assign(_walkers(0, 2), ["", ""], 1.0)[0].tolist() == [1, 2]
+    assert PersonIds(None).assign(_walkers(0, 2), ["x", ""], 1.0)[0].tolist() == [1, NO_ID]  # tracker:=none
+    dup, _ = PersonIds(BoxTracker()).assign(_walkers(0, 2), ["same", "same"], 1.0)
+    assert dup[0] == 1 and dup[1] not in (NO_ID, 1)  # a detector repeating an id in one frame
+
+
+def test_rising_detector_ids_keep_the_maps_bounded():
+    """yolo_ros tracking gives every new track a new id: 10,000 of them over 3,334 frames at 30 fps."""
+    persons, sizes, numbers = PersonIds(BoxTracker(), max_age_s=1.0), [], []
+    for frame in range(3334):
+        keys = [str(3 * frame + p) for p in range(3)]  # ids that keep rising, three new ones each frame
+        ids, new = persons.assign(_walkers(frame % 100), keys, 5.0 + frame / 30)
+        assert [key for key, _ in new] == keys
+        numbers += ids.tolist()
+        sizes.append(len(persons))
+    assert len(set(numbers)) == len(numbers) == 10_002  # never reused
+    assert max(sizes) <= 3 * 32 + 3 + 3  # the last second's ids and the tracks (walkers jump back every 100 frames)
+    assert max(sizes[2000:]) <= max(sizes[:1000])  # steady, not growing
+
+
+def test_person_ids_forget_after_max_age_and_start_over_when_time_goes_back():
+    persons = PersonIds(BoxTracker(), max_age_s=0.5)
+    assert persons.assign(_walkers(0, 1), ["a"], 1.0)[0].tolist() == [1]
+    assert persons.assign(_walkers(0, 1), ["a"], 1.4)[0].tolist() == [1]
+    assert persons.assign(np.zeros((0, 4)), [], 2.0)[0].tolist() == [] and len(persons) == 0  # unseen 0.6 s
+    assert persons.assign(_walkers(0, 1), ["a"], 2.1)[0].tolist() == [2]  # seen again: a new number
+    assert persons.assign(_walkers(0, 1), ["a"], 0.5)[0].tolist() == [3]  # bag loop: start over, numbers not reused
 
 
 # -- smoothing ---------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""Issue 4: stamp pairing rules, without ROS."""
-from vitpose_ros.ros.sync import StampSync
+"""Stamp pairing rules and time going back, without ROS."""
+import pytest
+
+from vitpose_ros.ros.sync import StampCache, StampSync, TimeJumpDetector
 
 MS = 1_000_000
 
@@ -59,3 +61,70 @@ def test_duplicate_stamps_replace_and_count():
     sync.add_image(5, "new")
     assert sync.add_detections(5, "d") == [(5, "new", "d")]
     assert sync.counters.images_dropped == 1
+
+
+# -- time going back (bag loop, sim reset, driver restart) ----------------------------------------
+
+S = 1000 * MS
+
+
+def _loop_pass(sync, jumps, first_s=100, frames=40, period=100 * MS):
+    """One pass of a bag: image then its detections per frame, through the node's order of calls."""
+    paired = 0
+    for i in range(frames):
+        stamp = first_s * S + i * period
+        for add in (sync.add_image, sync.add_detections):
+            if jumps.check(stamp) == TimeJumpDetector.JUMP:
+                sync.reset()
+            paired += len(add(stamp, f"{add.__name__}{i}"))
+    return paired
+
+
+def test_without_a_reset_a_loop_loses_the_frames_older_than_the_window():
+    sync = StampSync(slop_ns=50 * MS)  # 2 s window
+
+    def one_pass():
+        stamps = [100 * S + i * 100 * MS for i in range(40)]
+        return sum(len(sync.add_image(t, "i")) + len(sync.add_detections(t, "d")) for t in stamps)
+
+    # what the jump detector is for: 100.0-101.8 s are older than 103.9 - 2 s and expire on arrival
+    assert (one_pass(), one_pass()) == (40, 21)
+
+
+def test_a_looping_bag_pairs_every_frame_on_every_pass():
+    sync, jumps = StampSync(slop_ns=50 * MS), TimeJumpDetector(2 * S)
+    assert [_loop_pass(sync, jumps) for _ in range(3)] == [40, 40, 40]
+    assert jumps.jumps == 2 and jumps.last_jump_s == pytest.approx(3.9)
+    assert sync.cache_sizes() == (0, 0)
+
+
+def test_small_steps_back_are_not_jumps():
+    jumps = TimeJumpDetector(2 * S)
+    verdicts = [jumps.check(t) for t in (10 * S, 11 * S, 10 * S + 500 * MS, 9 * S, 12 * S)]
+    assert verdicts == ["ok"] * 5 and jumps.jumps == 0 and jumps.newest == 12 * S  # 9 s is exactly at the window
+    assert jumps.check(9 * S) == TimeJumpDetector.JUMP and jumps.newest == 9 * S and jumps.last_jump_s == 3.0
+
+
+def test_stragglers_from_before_the_jump_are_stale_but_a_real_forward_gap_is_not():
+    jumps = TimeJumpDetector(2 * S)
+    for t in range(100, 104):
+        jumps.check(t * S)
+    assert jumps.check(50 * S) == TimeJumpDetector.JUMP
+    # a detector still answering the last frames before the loop
+    assert jumps.check(103 * S) == TimeJumpDetector.STALE and jumps.check(102 * S) == TimeJumpDetector.STALE
+    assert jumps.newest == 50 * S
+    assert jumps.check(51 * S) == TimeJumpDetector.OK
+    assert jumps.check(80 * S) == TimeJumpDetector.OK  # a gap forward, not the old timeline's tail
+    # the new timeline running on through the old one's last seconds
+    assert {jumps.check(t * S) for t in range(81, 106)} == {TimeJumpDetector.OK} and jumps.jumps == 1
+
+
+def test_cache_clear_counts_and_forgets_the_newest_stamp():
+    cache = StampCache(cache_size=5)
+    for t in (1, 2, 3):
+        cache.insert(t * S, t)
+    cache.clear()
+    assert len(cache) == 0 and cache.dropped == 3 and cache.newest is None
+    cache.insert(1 * S, "again")
+    cache.expire(cache.newest)
+    assert len(cache) == 1 and cache.take_nearest(1 * S, 0) == "again"

@@ -2,8 +2,11 @@
 
 Row i of every output stays detection i; these only say *which person* row i is:
 
-- ``IdRegistry``: a detector's own ids (``Detection2D.id``: any string) mapped to integers
-  1, 2, 3, ... in order of first appearance, stable for the registry's life;
+- ``PersonIds``: what the node publishes. A detection with a detector id (``Detection2D.id``: any
+  string) gets that id's integer; one without gets its ``BoxTracker`` track's. Both come from one
+  counter, so the two kinds never share a number; ids unseen for ``max_age_s`` are forgotten;
+- ``IdRegistry``: a detector's own ids mapped to integers 1, 2, 3, ... in order of first
+  appearance, never forgotten;
 - ``BoxTracker``: for detectors without ids. Each track predicts its box centre with a
   constant-velocity model (per second of stamp time) and keeps a smoothed box size (sizes jump
   with swinging limbs, so they are not extrapolated); detections are assigned to tracks greedily,
@@ -18,6 +21,8 @@ Row i of every output stays detection i; these only say *which person* row i is:
 Id 0 means "no identity" everywhere (the /pose/keypoints ``id`` field).
 """
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import numpy as np
 
@@ -157,3 +162,107 @@ class BoxTracker:
         self.lost += self._ids[~fresh].tolist()
         self._keep(fresh)
         return ids
+
+
+class _AgingIds:
+    """Keys -> person ids, least recently seen first, so forgetting the stale ones is a walk from the front."""
+
+    def __init__(self):
+        self._entries: OrderedDict = OrderedDict()  # key -> (person id, last seen stamp s)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key) -> int | None:
+        entry = self._entries.get(key)
+        return None if entry is None else entry[0]
+
+    def set(self, key, person_id: int, stamp_s: float) -> None:
+        self._entries[key] = (person_id, stamp_s)
+        self._entries.move_to_end(key)
+
+    def forget_before(self, horizon_s: float) -> None:
+        while self._entries and next(iter(self._entries.values()))[1] < horizon_s:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class PersonIds:
+    """Person id per detection: the detector's id where the detection has one, else the tracker's.
+
+    Every box of every frame goes through ``tracker`` (when there is one), so its tracks stay
+    current whichever ids a frame uses. Detector ids and tracks get their integers from one
+    counter, never reused, so a detector id and a tracker id never share a number. A track that
+    carried a detector id keeps that person's number on frames where the detector gives none.
+    Within a frame no number is given twice (a detector id repeated in one frame: the second
+    detection takes its track's). Keys and tracks unseen for ``max_age_s`` (stamp time) are
+    forgotten, so a detector whose ids keep rising (yolo_ros tracking) keeps the maps small; one
+    seen again after that gets a new number. Time going back starts over (numbers still not reused).
+    Without a tracker, detections without a detector id get ``NO_ID``.
+    """
+
+    def __init__(self, tracker: BoxTracker | None = None, max_age_s: float = 1.0):
+        self.tracker = tracker
+        self.max_age_s = max_age_s
+        self._by_key = _AgingIds()  # detector id string -> person id
+        self._by_track = _AgingIds()  # tracker track id -> person id
+        self._next_id = 1
+        self._newest: float | None = None
+
+    def __len__(self) -> int:
+        """Entries remembered (detector ids and tracks)."""
+        return len(self._by_key) + len(self._by_track)
+
+    def reset(self) -> None:
+        self._by_key.clear()
+        self._by_track.clear()
+        if self.tracker is not None:
+            self.tracker.reset()
+        self._newest = None
+
+    def _allocate(self) -> int:
+        number = self._next_id
+        self._next_id = self._next_id % np.iinfo(np.uint32).max + 1  # 1 .. 2**32 - 1, never NO_ID
+        return number
+
+    def assign(self, boxes: np.ndarray, detection_ids, stamp_s: float
+               ) -> tuple[np.ndarray, list[tuple[str, int]]]:
+        """(ids uint32 (N,), [(detector id, number) first seen in this call]) for ``boxes`` (N, 4) and
+        their detector ids (N strings, "" where the detector gave none) seen at ``stamp_s`` seconds."""
+        boxes = np.asarray(boxes, float).reshape(-1, 4)
+        if self._newest is not None and stamp_s < self._newest:
+            self.reset()  # bag loop, sim reset: the remembered last-seen stamps mean nothing now
+        self._newest = stamp_s
+        tracks = None
+        if self.tracker is not None:
+            self.tracker.max_age_s = self.max_age_s
+            tracks = self.tracker.update(boxes, stamp_s).tolist()
+        ids, new, used = np.zeros(len(boxes), np.uint32), [], set()
+        for row, key in enumerate(detection_ids):  # detector ids first: they win over a track's memory
+            if not key:
+                continue
+            number = self._by_key.get(key)
+            if number is None:
+                number = self._allocate()
+                new.append((key, number))
+            if number in used:
+                continue
+            self._by_key.set(key, number, stamp_s)
+            ids[row] = number
+            used.add(number)
+            if tracks is not None:
+                self._by_track.set(tracks[row], number, stamp_s)
+        if tracks is not None:
+            for row in np.flatnonzero(ids == NO_ID).tolist():
+                number = self._by_track.get(tracks[row])
+                if number is None or number in used:
+                    number = self._allocate()
+                self._by_track.set(tracks[row], number, stamp_s)
+                ids[row] = number
+                used.add(number)
+        horizon = stamp_s - self.max_age_s
+        self._by_key.forget_before(horizon)
+        self._by_track.forget_before(horizon)
+        return ids, new

@@ -3,6 +3,12 @@
 Plain Python on purpose (no launch / launch_ros import): the launch files only declare the
 arguments listed here and hand their values to `node_configuration`, so the mapping is tested
 without a ROS launch installation.
+
+The node's parameters come, lowest first, from config/vitpose_<model>.yaml, the user's
+``params_file``, and the arguments set on the command line. Launch has no "was this argument
+given" flag, so every argument that sets a node parameter defaults to the empty string, meaning
+"not set": it is then left out, and the YAML files (or the node's own default, named in the
+argument's description) decide.
 """
 from __future__ import annotations
 
@@ -29,40 +35,57 @@ FASTDDS_PROFILE = "fastdds_large_frames.xml"  # in config/: camera frames betwee
 FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 FASTDDS_2_DISTROS = ("humble", "iron", "jazzy")
 
+NOT_SET = ""  # the default of every argument that sets a node parameter: leave it to the YAML files
+DEFAULT_MODEL = "b"  # the size whose config/vitpose_<size>.yaml applies when model is not set
+
 # (name, default, description), in the order `ros2 launch ... --show-args` lists them.
 LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
-    ("model", "b", "ViTPose model size s|b|l|h; picks config/vitpose_<model>.yaml and the default model file."),
+    ("model", NOT_SET, "ViTPose model size s|b|l|h; picks config/vitpose_<model>.yaml and the default model file. "
+                       "Not set: config/vitpose_b.yaml and its model_size b (a params_file may set another)."),
     ("model_path", "", "ONNX model file; empty: ~/.local/share/vitpose_ros/models/vitpose_<model>_coco.onnx "
                        "(or under $VITPOSE_MODEL_DIR)."),
-    ("precision", "fp32", "Model precision fp32, fp16 or int8; with model_path empty it picks "
-                          "vitpose_<model>_coco_<precision>.onnx (fp32: vitpose_<model>_coco.onnx)."),
-    ("image", "/camera/image_raw", "Input image topic (sensor_msgs/Image); with compressed:=true its /compressed "
-                                   "sub-topic is used."),
-    ("detections", "/detections", "Person detections topic (vision_msgs/Detection2DArray, or yolo_msgs/DetectionArray "
-                                  "with detections_type:=yolo_msgs), used when use_detections is true."),
-    ("camera_info", "/camera/camera_info", "Camera info topic (sensor_msgs/CameraInfo) for placing the RViz markers."),
-    ("compressed", "false", "Subscribe to <image>/compressed (sensor_msgs/CompressedImage) instead of the raw image."),
-    ("use_detections", "true", "Estimate poses in the detected person boxes; false: the whole frame is one person."),
-    ("providers", "tensorrt,cuda,cpu", "Comma-separated ONNX Runtime execution providers, best first, from "
-                                       "tensorrt, cuda, cpu; unavailable ones are skipped."),
-    ("fp16", "true", "Run the network in fp16: TensorRT builds an fp16 engine, CUDA loads <model>_fp16.onnx "
-                     "(made by vitpose-convert) when it exists."),
-    ("pipeline", "auto", "Where crops are cut and heatmaps decoded: graph (on the provider, in one ONNX graph), "
-                         "host (OpenCV/numpy) or auto (graph on TensorRT/CUDA, host on CPU)."),
+    ("precision", NOT_SET, "Model precision fp32, fp16 or int8; with model_path empty it picks "
+                           "vitpose_<model>_coco_<precision>.onnx (fp32: vitpose_<model>_coco.onnx). Not set: fp32."),
+    ("image", "camera/image_raw", "Input image topic (sensor_msgs/Image); relative names are under namespace "
+                                  "(/camera/image_raw without one); with compressed:=true its /compressed "
+                                  "sub-topic is used."),
+    ("detections", "detections", "Person detections topic (vision_msgs/Detection2DArray, or yolo_msgs/DetectionArray "
+                                 "with detections_type:=yolo_msgs), used when use_detections is true; relative "
+                                 "names are under namespace (/detections without one)."),
+    ("camera_info", "camera/camera_info", "Camera info topic (sensor_msgs/CameraInfo) for placing the RViz markers; "
+                                          "relative names are under namespace (/camera/camera_info without one)."),
+    ("compressed", NOT_SET, "Subscribe to <image>/compressed (sensor_msgs/CompressedImage) instead of the raw image. "
+                            "Not set: false."),
+    ("use_detections", NOT_SET, "Estimate poses in the detected person boxes; false: the whole frame is one person. "
+                                "Not set: true."),
+    ("providers", NOT_SET, "Comma-separated ONNX Runtime execution providers, best first, from "
+                           "tensorrt, cuda, cpu; unavailable ones are skipped. Not set: tensorrt,cuda,cpu."),
+    ("fp16", NOT_SET, "Run the network in fp16: TensorRT builds an fp16 engine, CUDA loads <model>_fp16.onnx "
+                      "(made by vitpose-convert) when it exists. Not set: true."),
+    ("pipeline", NOT_SET, "Where crops are cut and heatmaps decoded: graph (on the provider, in one ONNX graph), "
+                          "host (OpenCV/numpy) or auto (graph on TensorRT/CUDA, host on CPU). Not set: auto."),
     ("depth", "", "Depth image registered to the colour image (sensor_msgs/Image 16UC1 mm or 32FC1 m), e.g. "
                   "/camera/aligned_depth_to_color/image_raw; publishes pose/keypoints_3d. Empty: no depth."),
-    ("tracker", "iou", "Person ids when detections carry none: iou (built-in tracker) or none."),
-    ("smoothing", "false", "One Euro smoothing of each tracked person's keypoints."),
-    ("namespace", "", "Namespace of the pose node; its relative topics (pose/...) move under it."),
+    ("tracker", NOT_SET, "Person ids when detections carry none: iou (built-in tracker) or none. Not set: iou."),
+    ("smoothing", NOT_SET, "One Euro smoothing of each tracked person's keypoints. Not set: false."),
+    ("namespace", "", "Namespace of the pose node; its relative topics (pose/..., and the inputs unless given as "
+                      "absolute names) move under it."),
     ("rviz", "false", "Also start rviz2 with config/pose.rviz (markers, annotated image, input image)."),
     ("log_level", "info", "Log level of the pose node: debug, info, warn, error or fatal."),
-    ("detections_type", "vision_msgs", "Message type on the detections topic: vision_msgs (Detection2DArray) or "
-                                       "yolo_msgs (yolo_ros DetectionArray)."),
+    ("detections_type", NOT_SET, "Message type on the detections topic: vision_msgs (Detection2DArray) or "
+                                 "yolo_msgs (yolo_ros DetectionArray). Not set: vision_msgs."),
     ("fastdds_profile", "auto", "Fast DDS profile for this launch's processes: auto (config/fastdds_large_frames.xml, "
                                 "so large camera frames arrive, unless FASTDDS_/FASTRTPS_DEFAULT_PROFILES_FILE is "
                                 "set), none, or an XML file."),
-    ("autostart", "true", "Configure and activate the pose node (a lifecycle node) at start-up; false: leave the "
-                          "transitions to a lifecycle manager (ros2 lifecycle set /vitpose configure, activate)."),
+    ("autostart", NOT_SET, "Configure and activate the pose node (a lifecycle node) at start-up; false: leave the "
+                           "transitions to a lifecycle manager (ros2 lifecycle set /vitpose configure, activate). "
+                           "Not set: true."),
+    ("params_file", "", "A YAML file of node parameters (ros__parameters under /** or the node's name) applied "
+                        "over config/vitpose_<model>.yaml; the arguments set on the command line win over it."),
+    ("use_sim_time", NOT_SET, "Take time from /clock (ros2 bag play --clock, a simulator), for the pose node and "
+                              "rviz2. Not set: false."),
+    ("node_name", NODE_NAME, "Name of the pose node (two pose nodes in one system need two names, or two "
+                             "namespaces)."),
 ]
 ARGUMENT_NAMES = tuple(name for name, _, _ in LAUNCH_ARGUMENTS)
 DEFAULTS = {name: default for name, default, _ in LAUNCH_ARGUMENTS}
@@ -170,12 +193,49 @@ def dds_environment(profile, share_dir, environ=None) -> dict[str, str]:
     return {FASTDDS_PROFILE_VARIABLES[1] if fastdds_2 else FASTDDS_PROFILE_VARIABLES[0]: str(path)}
 
 
+def _node_name(value) -> str:
+    text = str(value).strip()
+    if not re.fullmatch(_NAME_TOKEN, text):
+        raise ValueError(f"launch argument node_name must be a ROS node name like vitpose_front, got {value!r}")
+    return text
+
+
+def _params_file(value) -> pathlib.Path | None:
+    text = str(value).strip()
+    if not text:
+        return None
+    path = pathlib.Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError(f"launch argument params_file: {path} is not a file (a YAML of ros__parameters)")
+    return path
+
+
+# Arguments that set one node parameter each, only when given: name -> (parameter, parse(name, text)).
+_PARAMETER_ARGUMENTS = {
+    "model": ("model_size", lambda name, value: _choice(name, value, MODEL_SIZES)),
+    "precision": ("precision", lambda name, value: _choice(name, value, PRECISIONS)),
+    "providers": ("providers", lambda name, value: parse_providers(value)),
+    "fp16": ("fp16", parse_bool),
+    "pipeline": ("pipeline", lambda name, value: _choice(name, value, PIPELINES)),
+    "use_detections": ("use_detections", parse_bool),
+    "compressed": ("compressed", parse_bool),
+    "tracker": ("tracker", lambda name, value: _choice(name, value, TRACKERS)),
+    "smoothing": ("smoothing", parse_bool),
+    "detections_type": ("detections_type", lambda name, value: _choice(name, value, DETECTIONS_TYPES)),
+    "use_sim_time": ("use_sim_time", parse_bool),
+    "autostart": ("autostart", parse_bool),
+    "model_path": ("model_path", lambda name, value: str(value).strip()),
+}
+
+
 def node_configuration(args: dict, share_dir) -> dict:
     """Launch argument values (strings, as launch gives them) -> what the pose node is started with.
 
-    Returns {"parameters_file", "parameters", "remappings", "namespace", "ros_arguments", "rviz",
-    "rviz_config", "rviz_remappings", "environment"}. Arguments left out take their
-    LAUNCH_ARGUMENTS default; an unknown or invalid one raises ValueError with a one-line message.
+    Returns {"parameters_file" (the size's), "parameters_files" (it, then params_file's), "parameters"
+    (only from the arguments set: they go after the files and win), "node_name", "remappings",
+    "namespace", "ros_arguments", "rviz", "rviz_config", "rviz_remappings", "rviz_parameters",
+    "environment"}. Arguments left out take their LAUNCH_ARGUMENTS default (empty: not set); an
+    unknown or invalid one raises ValueError with a one-line message.
     """
     unknown = sorted(set(args) - set(ARGUMENT_NAMES))
     if unknown:
@@ -183,45 +243,30 @@ def node_configuration(args: dict, share_dir) -> dict:
     values = {**DEFAULTS, **args}
     share_dir = pathlib.Path(share_dir)
 
-    model = _choice("model", values["model"], MODEL_SIZES)
-    compressed = parse_bool("compressed", values["compressed"])
+    parameters = {}
+    for name, (parameter, parse) in _PARAMETER_ARGUMENTS.items():
+        if str(values[name]).strip() != NOT_SET:
+            parameters[parameter] = parse(name, values[name])
     image = _topic("image", values["image"])
     namespace = _namespace(values["namespace"])
     log_level = _choice("log_level", values["log_level"], LOG_LEVELS).replace("warning", "warn")
-
-    parameters_file = share_dir / "config" / f"vitpose_{model}.yaml"
-    if not parameters_file.is_file():
-        raise ValueError(f"parameters file {parameters_file} not found; is {PACKAGE_NAME} installed (colcon build)?")
-
-    parameters = {
-        "model_size": model,
-        "precision": _choice("precision", values["precision"], PRECISIONS),
-        "providers": parse_providers(values["providers"]),
-        "fp16": parse_bool("fp16", values["fp16"]),
-        "pipeline": _choice("pipeline", values["pipeline"], PIPELINES),
-        "use_detections": parse_bool("use_detections", values["use_detections"]),
-        "compressed": compressed,
-        "tracker": _choice("tracker", values["tracker"], TRACKERS),
-        "smoothing": parse_bool("smoothing", values["smoothing"]),
-        "detections_type": _choice("detections_type", values["detections_type"], DETECTIONS_TYPES),
-        "autostart": parse_bool("autostart", values["autostart"]),
-    }
     depth = str(values["depth"]).strip()
     if depth:
         parameters["use_depth"] = True
-    model_path = str(values["model_path"]).strip()
-    if model_path:
-        parameters["model_path"] = model_path
 
-    remappings = [
+    model = parameters.get("model_size", DEFAULT_MODEL)
+    parameters_file = share_dir / "config" / f"vitpose_{model}.yaml"
+    if not parameters_file.is_file():
+        raise ValueError(f"parameters file {parameters_file} not found; is {PACKAGE_NAME} installed (colcon build)?")
+    user_file = _params_file(values["params_file"])
+
+    # Only where the topic differs from the node's own name (which already moves with namespace).
+    remappings = [(own, topic) for own, topic in (
         ("camera/image_raw", image),
         ("detections", _topic("detections", values["detections"])),
         ("camera/camera_info", _topic("camera_info", values["camera_info"])),
-    ]
-    if compressed:
-        remappings.append(("camera/image_raw/compressed", image.rstrip("/") + "/compressed"))
-    if depth:
-        remappings.append(("depth/image_raw", _topic("depth", depth)))
+        ("camera/image_raw/compressed", image.rstrip("/") + "/compressed"),  # used with compressed (here or a YAML)
+    ) + ((("depth/image_raw", _topic("depth", depth)),) if depth else ()) if own != topic]
 
     # rviz2's config names absolute topics; remap them to where this node and its input are.
     rviz_remappings = [(default, actual) for default, actual in (
@@ -234,13 +279,16 @@ def node_configuration(args: dict, share_dir) -> dict:
 
     return {
         "parameters_file": str(parameters_file),
+        "parameters_files": [str(parameters_file)] + ([str(user_file)] if user_file else []),
         "parameters": parameters,
+        "node_name": _node_name(values["node_name"]),
         "remappings": remappings,
         "namespace": namespace,
         "ros_arguments": ["--log-level", log_level],
         "rviz": parse_bool("rviz", values["rviz"]),
         "rviz_config": str(share_dir / "config" / (RVIZ_CONFIG_3D if depth else RVIZ_CONFIG)),
         "rviz_remappings": rviz_remappings,
+        "rviz_parameters": {"use_sim_time": parameters["use_sim_time"]} if "use_sim_time" in parameters else {},
         "environment": dds_environment(values["fastdds_profile"], share_dir),
     }
 

@@ -52,7 +52,7 @@ from ..core.metadata import precision_model_path
 from ..core.model_files import fetch_command
 from ..core.preprocess import sanitize_boxes
 from ..core.smoothing import KeypointSmoother
-from ..core.tracking import BoxTracker, IdRegistry
+from ..core.tracking import BoxTracker, PersonIds
 from . import diagnostics, log_bridge
 from .conversions import (DETECTION_READERS, UnsupportedEncoding, compressed_to_rgb, depth_image_array,
                           image_to_rgb, keypoints_3d_to_cloud, keypoints_to_cloud, rgb_to_image)
@@ -60,7 +60,7 @@ from .markers import pose_markers
 from .parameters import (LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, PRECISIONS, TRACKERS,
                          default_model_path)
 from .stats import PipelineStats
-from .sync import StampCache, StampSync
+from .sync import StampCache, StampSync, TimeJumpDetector
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 CPU_PROVIDER = PROVIDER_NAMES["cpu"]
@@ -246,6 +246,7 @@ class PoseNode(LifecycleNode):
         self._check_provider()
         self.skeleton = self.estimator.skeleton
         self.sync = StampSync(int(self.params["sync_slop"] * 1e9), self.params["sync_cache_size"])
+        self.jump_detector = TimeJumpDetector(self.sync.max_age_ns)  # bag loops, sim resets: see _stamp_in_order
         self.intrinsics: Intrinsics | None = None
         self._create_identity_and_smoothing()
         self.depth_cache = StampCache(self.params["sync_cache_size"])  # depth images by stamp, for the worker
@@ -254,8 +255,8 @@ class PoseNode(LifecycleNode):
         self._create_publishers()
 
     def _create_identity_and_smoothing(self) -> None:
-        self.detector_ids = IdRegistry()  # Detection2D.id strings -> stable integers
         self.tracker = BoxTracker() if self.params["tracker"] == "iou" else None
+        self.identities = PersonIds(self.tracker)  # detector ids where given, else the tracker's
         self.smoother = KeypointSmoother()
 
     def _create_publishers(self) -> None:
@@ -411,7 +412,7 @@ class PoseNode(LifecycleNode):
 
     def _on_image(self, msg) -> None:
         self.stats.arrived("image")
-        if self.sync is None:  # cleaned up while the message was on its way
+        if self.sync is None or not self._stamp_in_order(msg.header.stamp, "image"):
             return
         if not self.params["use_detections"]:
             self._offer(msg, None)
@@ -420,7 +421,7 @@ class PoseNode(LifecycleNode):
 
     def _on_depth(self, msg: Image) -> None:
         self.stats.arrived("depth")
-        if self.sync is None:
+        if self.sync is None or not self._stamp_in_order(msg.header.stamp, "depth"):
             return
         with self._depth_arrived:
             self.depth_cache.insert(stamp_ns(msg.header.stamp), msg)
@@ -429,9 +430,27 @@ class PoseNode(LifecycleNode):
 
     def _on_detections(self, msg) -> None:
         self.stats.arrived("detections")
-        if self.sync is None:
+        if self.sync is None or not self._stamp_in_order(msg.header.stamp, "detections"):
             return
         self._offer_newest(self.sync.add_detections(stamp_ns(msg.header.stamp), msg))
+
+    def _stamp_in_order(self, stamp, source: str) -> bool:
+        """Every input's stamp goes through here. When time went back further than the pairing
+        window, the pairing and depth caches start over (the tracker, ids and smoother restart on
+        their own when stamps go back); False for a straggler from before the jump, to be dropped."""
+        verdict = self.jump_detector.check(stamp_ns(stamp))
+        if verdict == TimeJumpDetector.STALE:
+            self.stats.count("inputs_dropped_at_time_jump")
+            return False
+        if verdict == TimeJumpDetector.JUMP:
+            self.sync.reset()
+            with self._depth_arrived:
+                self.depth_cache.clear()
+            self.stats.count("time_jumps")
+            self.get_logger().warning(
+                f"{source} stamp went back {self.jump_detector.last_jump_s:.1f} s (bag loop, sim reset or driver "
+                "restart): pairing, depth, tracker and smoother start over")
+        return True
 
     def _offer_newest(self, pairs) -> None:
         if not pairs:
@@ -523,17 +542,14 @@ class PoseNode(LifecycleNode):
     # -- identity, smoothing, depth ------------------------------------------------------------
 
     def person_ids(self, boxes: np.ndarray, detection_ids: list[str], stamp_s: float) -> np.ndarray:
-        """Track id per row: the detector's ids when every person has one, else the tracker's (or 0)."""
-        if detection_ids and all(detection_ids):
-            ids, new = self.detector_ids.lookup(detection_ids)
-            for key, number in new:
-                self.get_logger().info(f"detection id {key!r} is person id {number}")
-            return ids
-        if self.tracker is None:
-            return np.zeros(len(boxes), np.uint32)
-        self.tracker.iou_threshold = self.params["tracker_iou_threshold"]
-        self.tracker.max_age_s = self.params["tracker_max_age"]
-        return self.tracker.update(boxes, stamp_s)
+        """Person id per row: the detector's where that detection has one, else the tracker's (or 0)."""
+        if self.tracker is not None:
+            self.tracker.iou_threshold = self.params["tracker_iou_threshold"]
+        self.identities.max_age_s = self.params["tracker_max_age"]
+        ids, new = self.identities.assign(boxes, detection_ids, stamp_s)
+        for key, number in new:
+            self.get_logger().info(f"detection id {key!r} is person id {number}")
+        return ids
 
     def smooth(self, keypoints: np.ndarray, ids: np.ndarray, stamp_s: float) -> np.ndarray:
         p = self.params
@@ -658,6 +674,7 @@ class PoseNode(LifecycleNode):
             "images_waiting": images_cached,
             "detections_waiting": detections_cached,
             "time_jumps": self.stats.time_jumps,  # stamps going back (bag loop, sim reset): caches reset
+            "inputs_dropped_at_time_jump": self.stats.inputs_dropped_at_time_jump,
         }
 
     def _provider_values(self) -> dict:

@@ -56,7 +56,7 @@ PARAMETERS = {
     "marker_scale": (0.02, "joint sphere diameter as a fraction of marker_depth", {"floating_point_range": _float_range(0.001, 1.0)}),
     "tracker": ("iou", "person ids when detections carry none: iou (constant-velocity IoU tracker) or none (id 0)", {"read_only": True}),
     "tracker_iou_threshold": (0.2, "least IoU between a track's predicted box and a detection to continue the track", {"floating_point_range": _float_range(0.01, 1.0)}),
-    "tracker_max_age": (1.0, "seconds a track is kept without a detection before its id is retired", {"floating_point_range": _float_range(0.0, 60.0)}),
+    "tracker_max_age": (1.0, "seconds a track, or a detector id, is kept unseen before its person id is forgotten", {"floating_point_range": _float_range(0.0, 60.0)}),
     "smoothing": (False, "One Euro filter on each tracked person's keypoints (needs ids: detector ids or tracker)", {}),
     "smoothing_min_cutoff": (3.0, "One Euro minimum cut-off frequency (Hz): lower = smoother when still, more lag", {"floating_point_range": _float_range(0.01, 100.0)}),
     "smoothing_beta": (0.01, "One Euro speed coefficient (per px/s): higher = less lag on fast motion", {"floating_point_range": _float_range(0.0, 10.0)}),

@@ -19,7 +19,8 @@ class PipelineStats:
         self.inference_failures = 0  # frames whose estimation raised (bad input is frames_skipped)
         self.failures_in_a_row = 0
         self.last_failure = ""
-        self.time_jumps = 0  # stamps going back further than the pairing window (caches reset)
+        self.time_jumps = 0  # input stamps went back (bag loop, sim reset, driver restart): pairing restarted
+        self.inputs_dropped_at_time_jump = 0  # messages from before a time jump that arrived after it
         self.last: dict[str, float] = {}  # event -> monotonic time it last happened
         self._arrivals: dict[str, deque] = {}  # input -> monotonic arrival times (rates)
 

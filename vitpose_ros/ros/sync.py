@@ -9,6 +9,10 @@ Rules:
   seen, or pushed out by the bound, are dropped and counted.
 Stamps are integer nanoseconds. ``StampCache`` is one such bounded cache; the node also keeps one
 for depth images, which it looks up by the colour image's stamp (``take_nearest``).
+
+Age is measured from the newest stamp seen, so after time goes back (a bag on ``--loop``, a sim
+reset, a driver restart) every new message would be too old. ``TimeJumpDetector`` notices that on
+each input; the node then clears the caches (``StampSync.reset``, ``StampCache.clear``) and goes on.
 """
 from __future__ import annotations
 
@@ -80,6 +84,12 @@ class StampCache:
             self.dropped += 1
         return self._items.pop(best)
 
+    def clear(self) -> None:
+        """Forget every message (counted as dropped) and the newest stamp: time starts over."""
+        self.dropped += len(self._items)
+        self._items.clear()
+        self.newest = None
+
     def expire(self, newest: int) -> None:
         horizon = newest - self.max_age_ns
         while self._items and next(iter(self._items)) < horizon:
@@ -90,6 +100,7 @@ class StampCache:
 class StampSync:
     def __init__(self, slop_ns: int, cache_size: int = 30, max_age_ns: int = 2_000_000_000):
         self.slop_ns = int(slop_ns)
+        self.max_age_ns = int(max_age_ns)  # how long a message waits for its partner
         self._images = StampCache(cache_size, max_age_ns)
         self._detections = StampCache(cache_size, max_age_ns)
         self._lock = threading.Lock()
@@ -102,6 +113,12 @@ class StampSync:
     def cache_sizes(self) -> tuple[int, int]:
         with self._lock:
             return len(self._images), len(self._detections)
+
+    def reset(self) -> None:
+        """Drop everything waiting (counted) and start the age horizon afresh."""
+        with self._lock:
+            self._images.clear()
+            self._detections.clear()
 
     def add_image(self, stamp: int, image) -> list[tuple[int, object, object]]:
         """Returns the pairs this image completes: (image stamp, image, detections)."""
@@ -141,3 +158,42 @@ class StampSync:
         newest = max(s for s in (self._images.newest, self._detections.newest) if s is not None)
         self._images.expire(newest)
         self._detections.expire(newest)
+
+
+class TimeJumpDetector:
+    """Notices input stamps going back by more than ``window_ns`` behind the newest stamp seen.
+
+    ``check(stamp)`` per message, across all inputs of one node, answers:
+    - ``OK``: in order (or back by less than the window: late arrivals, a detector's lag);
+    - ``JUMP``: time went back (bag loop, sim reset, driver restart); this stamp starts the new timeline;
+    - ``STALE``: a straggler from the end of the old timeline, arriving after the jump (a detector
+      still answering the last frames before a loop); its partners are gone, drop it.
+    """
+
+    OK, JUMP, STALE = "ok", "jump", "stale"
+
+    def __init__(self, window_ns: int):
+        self.window_ns = int(window_ns)
+        self.newest: int | None = None
+        self.jumps = 0
+        self.last_jump_s = 0.0  # how far the last jump went back (s)
+        self._before_jump: int | None = None  # the newest stamp of the timeline before the last jump
+        self._lock = threading.Lock()
+
+    def check(self, stamp: int) -> str:
+        with self._lock:
+            if self.newest is None:
+                self.newest = stamp
+                return self.OK
+            if stamp < self.newest - self.window_ns:
+                self.last_jump_s = (self.newest - stamp) / 1e9
+                self._before_jump, self.newest = self.newest, stamp
+                self.jumps += 1
+                return self.JUMP
+            old_tail = (self._before_jump is not None
+                        and self._before_jump - self.window_ns <= stamp <= self._before_jump)
+            if old_tail and stamp > self.newest + self.window_ns:
+                return self.STALE
+            self.newest = max(self.newest, stamp)
+            return self.OK
+
