@@ -657,7 +657,7 @@ def test_demo_launch_passes_on_only_what_was_set(load_launch_file, tmp_path):
 
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 _COMMAND = re.compile(r"ros2\s+(launch|run)\s+(\S+)\s+(\S+)([^`#]*)")
-_ASSIGNMENT = re.compile(r"(?<![\w./-])(-p\s+)?([A-Za-z_]\w*):=")
+_ASSIGNMENT = re.compile(r"(?<![\w./-])(?<!--log-level )(-p\s+)?([A-Za-z_]\w*):=")  # not a logger's level
 
 
 def _doc_lines():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import rclpy
 from model_factory import export_random_model
-from ros_harness import Harness, detections_msg, image_msg
+from ros_harness import Harness, detections_msg, diagnostic_values, image_msg
 from rosgraph_msgs.msg import Clock
 
 from vitpose_ros.ros.conversions import keypoints_from_cloud
@@ -38,10 +38,6 @@ def _stamp_ns(msg) -> int:
     return msg.header.stamp.sec * S + msg.header.stamp.nanosec
 
 
-def _diagnostic_values(msg) -> dict:
-    return {kv.key: kv.value for kv in msg.status[0].values}
-
-
 def _play(h, stamps, wait_s=1.0) -> int:
     """Publish image + detections per stamp, waiting (up to wait_s) for each answer; frames answered."""
     answered = 0
@@ -64,9 +60,9 @@ def test_a_looping_sequence_is_answered_on_the_second_pass(ros, model):
         second = _play(h, stamps)
         print(f"\nlooped 40-frame sequence: {first}/40 answered on the first pass, {second}/40 on the second")
         assert first == 40 and second >= 38
-        h.wait_for(lambda: h.diagnostics and _diagnostic_values(h.diagnostics[-1])["time_jumps"] == "1",
+        h.wait_for(lambda: h.diagnostics and diagnostic_values(h.diagnostics[-1])["time_jumps"] == "1",
                    "time_jumps 1 in /diagnostics", timeout=5)
-        assert _diagnostic_values(h.diagnostics[-1])["inputs_dropped_at_time_jump"] == "0"
+        assert diagnostic_values(h.diagnostics[-1])["inputs_dropped_at_time_jump"] == "0"
         # the loop's frames came out in order with their own stamps and a person each
         tail = h.keypoints[-second:]
         assert [_stamp_ns(m) for m in tail] == stamps[-second:]
@@ -103,7 +99,7 @@ def test_under_sim_time_latency_and_diagnostics_follow_the_clock(ros, model):
         h.wait_for(lambda: len(h.diagnostics) >= frozen + 3, "diagnostics on the sim clock", timeout=5)
         stamps = [_stamp_ns(m) for m in h.diagnostics[frozen:]]
         assert all(5000 * S < t <= 5004 * S for t in stamps) and len(stamps) <= 5
-        assert _diagnostic_values(h.diagnostics[-1])["latency_mean_ms"] == "250.0"
+        assert diagnostic_values(h.diagnostics[-1])["latency_mean_ms"] == "250.0"
         # A sim reset: the clock and the stamps go back to 10 s; counted, then processed normally.
         move_clock_to(10 * S)
         assert _play(h, [10 * S - S // 10, 10 * S]) == 2
