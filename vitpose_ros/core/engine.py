@@ -2,9 +2,9 @@
 ``OnnxEngine``, the exported ViTPose network's session with its model checks.
 
 ``SessionFactory`` makes the session of any ONNX file (the pose network, its graph pipeline, a
-person detector) by path on the chosen providers. Providers are asked for by short name, best first: ``tensorrt`` (Jetson / onnxruntime-gpu with
-TensorRT), ``cuda``, ``cpu``. What this onnxruntime build lacks is skipped with one log line saying
-why; CPU is always the last resort. ``active_provider`` reports what really runs.
+person detector) by path on the chosen providers. Providers are asked for by short name, best
+first: ``tensorrt`` (Jetson / onnxruntime-gpu with TensorRT), ``cuda``, ``cpu``. What this
+onnxruntime build lacks is skipped with one log line saying why; CPU is always the last resort. ``active_provider`` reports what really runs.
 
 Provider selection stays quiet: TensorRT is asked for only when its library loads (probed with
 ctypes first: onnxruntime-gpu without TensorRT otherwise prints a multi-line "EP Error" block

@@ -221,7 +221,8 @@ def compose(network, metadata: ModelMetadata, flip_permutation=None, decode_meth
         raise GraphUnsupported(f"decode method must be one of {', '.join(DECODE_METHODS)}, got {decode_method!r}")
     opset = max((o.version for o in network.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset < MIN_OPSET:
-        raise GraphUnsupported(f"the network's opset {opset} is below {MIN_OPSET} (GridSample); re-export with --opset 17")
+        raise GraphUnsupported(f"the network's opset {opset} is below {MIN_OPSET} (GridSample); "
+                               "re-export with --opset 17")
     graph = network.graph
     weights = {t.name for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in weights]
@@ -320,7 +321,8 @@ def main(argv=None) -> int:
     except GraphUnsupported as exc:
         return cli_error("vitpose-compose-graph", f"{model}: {exc}")
     except Exception as exc:  # onnx's own errors: not a readable ONNX model
-        return cli_error("vitpose-compose-graph", f"{model}: cannot compose the graph ({str(exc).splitlines()[0][:200]})")
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return cli_error("vitpose-compose-graph", f"{model}: cannot compose the graph ({reason})")
     print(f"wrote {path}")
     return 0
 
