@@ -11,7 +11,8 @@ load time is that construction, peak RSS the process's high-water mark (VmHWM), 
 RSS the resident size after it, and "import RSS" what the process held before loading. The
 graph pipeline's network hash is remembered in the engine cache folder as on a robot's second
 start; the first (cold) SHA-256 of the network is timed separately ("hash s"). Files: the
-network (+ external data) for host, the graph file for graph. Medians over ``--repeats``.
+network (+ external data) for host, the graph file for graph. Medians over ``--repeats``, and the
+range of the peaks (ONNX Runtime's session creation peaks at one of two levels, run to run).
 Not a test: figures vary with the machine; the README records one run.
 """
 from __future__ import annotations
@@ -107,7 +108,7 @@ def main(argv=None) -> int:
     print(f"onnxruntime {onnxruntime.__version__}, CPU provider; each load in its own process; "
           f"medians of {args.repeats}")
     header = (f"{'model':6} {'pipeline':8} {'file MB':>8} {'import MB':>9} {'peak MB':>8} {'steady MB':>9} "
-              f"{'load s':>7} {'hash s':>7}")
+              f"{'load s':>7} {'hash s':>7} {'peak range MB':>14}")
     rows = []
     for size in args.sizes:
         model = make_model(size, folder)
@@ -125,7 +126,8 @@ def main(argv=None) -> int:
             file = graph_model_path(model) if pipeline == "graph" else model
             rows.append(f"ViT-{size.upper():2} {pipeline:8} {files_size(file) / 1e6:8.0f} {median['import'] / 1e6:9.0f} "
                         f"{median['peak'] / 1e6:8.0f} {median['steady'] / 1e6:9.0f} {median['load_s']:7.2f} "
-                        f"{hash_s if pipeline == 'graph' else float('nan'):7.2f}")
+                        f"{hash_s if pipeline == 'graph' else float('nan'):7.2f} "
+                        f"{min(r['peak'] for r in runs) / 1e6:6.0f}-{max(r['peak'] for r in runs) / 1e6:.0f}")
             print(rows[-1] if len(rows) > 1 else header + "\n" + rows[-1], flush=True)
     return 0
 

@@ -87,6 +87,19 @@ def preload_gpu_libraries(ort, logger: logging.Logger) -> None:
         logger.debug(f"onnxruntime.preload_dlls: {printed.getvalue().strip()}")
 
 
+def release_freed_memory() -> None:
+    """Hand the heap memory freed while a session loaded back to the system (glibc's malloc_trim).
+
+    Building a session frees its copies of the file's bytes and protobuf (hundreds of MB for
+    ViT-B), but glibc keeps freed heap pages resident; on a Jetson, whose CPU and GPU share one
+    memory, that is memory the GPU cannot have. Measured on the CPU provider: a ViT-B session's
+    resident size drops from 0.55-0.66 GB (run to run) to 0.40 GB. Without glibc nothing happens."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class ModelError(ValueError):
     """The model file cannot be used; the message names the file and what is wrong."""
 
@@ -256,13 +269,15 @@ class SessionFactory:
                 self._announce_engine(model_path, pathlib.Path(options["trt_engine_cache_path"]))
         ort, options = self._ort, self.session_options()
         try:
-            return ort.InferenceSession(str(model_path), sess_options=options, providers=[e[0] for e in entries],
-                                        provider_options=[e[1] for e in entries])
+            session = ort.InferenceSession(str(model_path), sess_options=options, providers=[e[0] for e in entries],
+                                           provider_options=[e[1] for e in entries])
         except Exception as exc:  # e.g. CUDA build without a usable GPU/driver
             if self.chosen == ["cpu"]:
                 raise
             self.log.warning(f"GPU session failed ({_first_line(exc)}); falling back to CPU")
-            return ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+        release_freed_memory()
+        return session
 
     def _announce_engine(self, model_path: pathlib.Path, folder: pathlib.Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -334,6 +349,7 @@ class OnnxEngine:
                 providers=["CPUExecutionProvider"]))
             self.metadata, self.fixed_batch = self._check_io(probe)
             del probe
+            release_freed_memory()
             if self.fixed_batch is None:
                 shape = f"3x{self.metadata.input_height}x{self.metadata.input_width}"
                 profiles = {self.input_name: (f"1x{shape}", f"{self.opt_batch}x{shape}", f"{self.max_batch}x{shape}")}
