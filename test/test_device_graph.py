@@ -215,6 +215,18 @@ def test_a_graph_whose_network_changed_is_never_run(tmp_path):
         PoseEstimator(model, providers=("cpu",), pipeline="graph", engine_cache_dir=tmp_path / "cache")
 
 
+def test_auto_takes_host_with_a_warning_when_the_graph_file_is_stale(tmp_path, cuda_listed, caplog):
+    model = export_random_model(tmp_path / "m.onnx", seed=0)
+    old_graph = graph_model_path(model).read_bytes()
+    export_random_model(model, seed=1)
+    graph_model_path(model).write_bytes(old_graph)
+    caplog.set_level(logging.INFO, logger="vitpose_ros")
+    assert PoseEstimator(model, providers=("cuda", "cpu"), engine_cache_dir=tmp_path / "cache").pipeline == "host"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "host pipeline" in r.getMessage()]
+    assert warnings == [f"m.onnx: host pipeline (m_graph.onnx does not fit m.onnx: its network has changed since it "
+                        f"was composed; write it again with: python -m vitpose_ros.model.compose_graph --model {model})"]
+
+
 def test_missing_library_probe():
     assert missing_library(["libc.so.6"]) is None
     assert missing_library(["libc.so.6", "libvitpose_no_such_library.so.10"]) == "libvitpose_no_such_library.so.10"

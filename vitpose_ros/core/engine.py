@@ -4,7 +4,8 @@
 ``SessionFactory`` makes the session of any ONNX file (the pose network, its graph pipeline, a
 person detector) by path on the chosen providers. Providers are asked for by short name, best
 first: ``tensorrt`` (Jetson / onnxruntime-gpu with TensorRT), ``cuda``, ``cpu``. What this
-onnxruntime build lacks is skipped with one log line saying why; CPU is always the last resort. ``active_provider`` reports what really runs.
+onnxruntime build lacks is skipped with one log line saying why; CPU is always the last resort.
+``active_provider`` reports what really runs.
 
 Provider selection stays quiet: TensorRT is asked for only when its library loads (probed with
 ctypes first: onnxruntime-gpu without TensorRT otherwise prints a multi-line "EP Error" block
@@ -13,7 +14,8 @@ preloaded with ``onnxruntime.preload_dlls`` where the installed version has it.
 
 ``fp16`` means "run the network in half precision" on both GPU providers: TensorRT builds an
 fp16 engine from the fp32 file; CUDA loads the converted ``<stem>_fp16.onnx`` beside it
-(``python -m vitpose_ros.model.convert --input <model> --precision fp16``).
+(``python -m vitpose_ros.model.convert --input <model> --precision fp16``, which also writes its
+graph pipeline's ``<stem>_fp16_graph.onnx``).
 
 TensorRT engine cache: one sub-folder of the cache folder per key (``trt_engine_cache_path``;
 ONNX Runtime names the engine inside by the model's file name and graph structure, not its
@@ -237,6 +239,11 @@ class SessionFactory:
         options.log_severity_level = 3  # ORT's own warnings are noise here; we log what matters
         return options
 
+    def cpu_session(self, model_path):
+        """A plain CPU session of the file, whatever providers were chosen."""
+        return self._ort.InferenceSession(str(model_path), sess_options=self.session_options(),
+                                          providers=["CPUExecutionProvider"])
+
     def engine_key(self, model_path, profiles=None, settings: dict | None = None) -> str:
         """The TensorRT cache key of this model with these profiles and settings."""
         material = {"fp16": bool(self.fp16), "profiles": profiles or {}, **(settings or {})}
@@ -344,9 +351,7 @@ class OnnxEngine:
         settings = {"pipeline": "host", **(settings or {})}
         profiles = None
         if "tensorrt" in self.chosen:
-            probe = self._load(lambda: self.sessions._ort.InferenceSession(
-                str(self.network_path), sess_options=self.sessions.session_options(),
-                providers=["CPUExecutionProvider"]))
+            probe = self._load(lambda: self.sessions.cpu_session(self.network_path))
             self.metadata, self.fixed_batch = self._check_io(probe)
             del probe
             release_freed_memory()

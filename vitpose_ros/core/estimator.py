@@ -29,7 +29,7 @@ from .decode import decode_heatmaps
 from .content_hash import model_digest
 from .device_graph import (BOXES_INPUT, DECODE_METHODS, IMAGE_INPUT, KEYPOINTS_OUTPUT, compose_command,
                            graph_mismatch, graph_model_path)
-from .engine import DEFAULT_ENGINE_CACHE, ModelError, OnnxEngine
+from .engine import DEFAULT_ENGINE_CACHE, ModelError, OnnxEngine, _first_line
 from .metadata import ModelMetadata
 from .preprocess import DEFAULT_PADDING, CropBatcher, boxes_to_center_size, check_image, sanitize_boxes
 from .skeletons import get_skeleton
@@ -90,7 +90,7 @@ class PoseEstimator:
         try:
             session = engine.sessions.create(path, {IMAGE_INPUT: IMAGE_PROFILE, BOXES_INPUT: boxes}, settings)
         except Exception as exc:
-            raise ModelError(f"{path}: not a loadable ONNX model ({str(exc).strip().splitlines()[0][:200]})") from None
+            raise ModelError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
         props = session.get_modelmeta().custom_metadata_map
         why = graph_mismatch(props, digest, self.flip_test, self.decode_method)
         if why:

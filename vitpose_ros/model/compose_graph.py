@@ -232,11 +232,18 @@ def compose(network, metadata: ModelMetadata, flip_permutation=None, decode_meth
     batch = network_input.type.tensor_type.shape.dim[0] if network_input.type.tensor_type.shape.dim else None
     if batch is not None and batch.HasField("dim_value"):
         raise GraphUnsupported(f"the network has a fixed batch of {batch.dim_value}; export with --batch dynamic")
-    pre, dec = _Builder("vitpose_pre/"), _Builder("vitpose_decode/")
     size = (metadata.input_height, metadata.input_width)
+    heatmap_size = (size[0] // HEATMAP_STRIDE, size[1] // HEATMAP_STRIDE)
+    # the runtime checks a network's shapes against its metadata; the graph is checked here, once
+    expected_shapes = ((network_input, (3,) + size), (network_output, (metadata.num_keypoints,) + heatmap_size))
+    for value_info, expected in expected_shapes:
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in value_info.type.tensor_type.shape.dim][1:]
+        if len(dims) != 3 or any(d is not None and d != e for d, e in zip(dims, expected)):
+            raise GraphUnsupported(f"{value_info.name!r} has shape (N, {', '.join(map(str, dims))}) but the metadata "
+                                   f"says (N, {', '.join(map(str, expected))})")
+    pre, dec = _Builder("vitpose_pre/"), _Builder("vitpose_decode/")
     build_preprocess(pre, network_input.name, size, metadata.mean, metadata.std, flip_permutation is not None, opset)
-    build_decode(dec, network_output.name, metadata.num_keypoints,
-                 (size[0] // HEATMAP_STRIDE, size[1] // HEATMAP_STRIDE), metadata.dark_kernel, decode_method,
+    build_decode(dec, network_output.name, metadata.num_keypoints, heatmap_size, metadata.dark_kernel, decode_method,
                  flip_permutation)
     # Nodes in topological order: pre, the network, decode (the node protos are small; the
     # weights stay where they are, in the initializers)
