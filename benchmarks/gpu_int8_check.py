@@ -24,8 +24,6 @@ from vitpose_ros.core.engine import import_onnxruntime  # noqa: E402
 from vitpose_ros.core.estimator import PoseEstimator  # noqa: E402
 from vitpose_ros.core.metadata import ModelMetadata  # noqa: E402
 from vitpose_ros.model import build_model, init_weights, variant_config  # noqa: E402
-from vitpose_ros.core.device_graph import graph_model_path  # noqa: E402
-from vitpose_ros.model.compose_graph import write_graph  # noqa: E402
 from vitpose_ros.model.export import export_model  # noqa: E402
 
 
@@ -41,9 +39,6 @@ def main() -> None:
             fp32 = export_model(init_weights(build_model(variant_config(variant))), tmp / f"{variant}.onnx",
                                 ModelMetadata(variant=variant, source_format="random"))
             paths = {"fp32": fp32} | int8_models(fp32, ["dynamic", "static"], tmp)
-            for path in paths.values():  # the graph pipeline's file of each (export wrote fp32's)
-                if not graph_model_path(path).is_file():
-                    write_graph(path)
             image, boxes = frame_and_boxes(4)
             for name, path in paths.items():
                 reference = PoseEstimator(path, providers="cpu", pipeline="host").estimate(image, boxes)
