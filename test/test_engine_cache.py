@@ -186,3 +186,17 @@ def test_build_engine_prebuilds_under_the_key_the_node_loads(two_models, tmp_pat
     PoseEstimator(model, providers=("tensorrt", "cuda", "cpu"), engine_cache_dir=tmp_path, max_batch=8,
                   flip_test=flip, pipeline=pipeline)
     assert tensorrt_listed[-1]["options"][0]["trt_engine_cache_path"] in built
+
+
+def test_a_stale_graph_is_refused_before_tensorrt_builds_an_engine_for_it(tmp_path, tensorrt_listed, caplog):
+    model = export_random_model(tmp_path / "m.onnx", seed=0)
+    old_graph = graph_model_path(model).read_bytes()
+    export_random_model(model, seed=1)
+    graph_model_path(model).write_bytes(old_graph)
+    caplog.set_level(logging.WARNING, logger="vitpose_ros")
+    estimator = PoseEstimator(model, providers=("tensorrt", "cpu"), engine_cache_dir=tmp_path / "trt")
+    assert estimator.pipeline == "host"
+    graph_calls = [c["providers"] for c in tensorrt_listed if c["path"] == graph_model_path(model)]
+    assert graph_calls == [["CPUExecutionProvider"]]  # its metadata read on the CPU, no TensorRT session
+    assert any("m_graph.onnx does not fit m.onnx: its network has changed" in r.getMessage() for r in caplog.records)
+    assert not any("building it now" in r.getMessage() and "m_graph" in r.getMessage() for r in caplog.records)

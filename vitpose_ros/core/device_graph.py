@@ -20,7 +20,8 @@ default (no flip test, dark-udp) has its own file: ``<stem>_graph_flip.onnx``,
 
 The graph carries the network's metadata plus ``graph_network_sha256`` (core.content_hash's
 model_digest of the network it was composed from), ``graph_flip_test`` and
-``graph_decode_method``: a graph whose network has changed since is refused, never run silently.
+``graph_decode_method``: a graph whose network has changed since is refused, never run silently
+(on TensorRT before an engine is built for it).
 
 File names and the metadata contract only (no graph building here).
 """

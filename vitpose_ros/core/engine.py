@@ -249,6 +249,11 @@ class SessionFactory:
         material = {"fp16": bool(self.fp16), "profiles": profiles or {}, **(settings or {})}
         return engine_cache_key(model_path, material, self.hashes)
 
+    def would_build_engine(self, model_path, profiles=None, settings: dict | None = None) -> bool:
+        """TensorRT is chosen and has no engine cached under this model's key: ``create`` builds one."""
+        return "tensorrt" in self.chosen and not cached_engine_exists(
+            self.engine_cache_dir / self.engine_key(model_path, profiles, settings))
+
     def provider_options(self, model_path, profiles=None, settings: dict | None = None) -> list[tuple[str, dict]]:
         """(provider name, options) per chosen provider, best first: what ``create`` passes."""
         entries = []

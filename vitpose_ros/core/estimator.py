@@ -29,7 +29,7 @@ from .decode import decode_heatmaps
 from .content_hash import model_digest
 from .device_graph import (BOXES_INPUT, DECODE_METHODS, IMAGE_INPUT, KEYPOINTS_OUTPUT, compose_command,
                            graph_mismatch, graph_model_path)
-from .engine import DEFAULT_ENGINE_CACHE, ModelError, OnnxEngine, _first_line
+from .engine import DEFAULT_ENGINE_CACHE, ModelError, OnnxEngine, _first_line, release_freed_memory
 from .metadata import ModelMetadata
 from .preprocess import DEFAULT_PADDING, CropBatcher, boxes_to_center_size, check_image, sanitize_boxes
 from .skeletons import get_skeleton
@@ -86,27 +86,42 @@ class PoseEstimator:
             return self._no_graph(required, f"{path.name} does not exist; write it with: {command}")
         digest = model_digest(engine.network_path, engine.sessions.hashes)
         boxes = ("1x4", f"{min(self.opt_batch, self.max_batch)}x4", f"{self.max_batch}x4")
+        profiles = {IMAGE_INPUT: IMAGE_PROFILE, BOXES_INPUT: boxes}
         settings = {"pipeline": "graph", "flip_test": self.flip_test, "decode_method": self.decode_method}
-        try:
-            session = engine.sessions.create(path, {IMAGE_INPUT: IMAGE_PROFILE, BOXES_INPUT: boxes}, settings)
-        except Exception as exc:
-            raise ModelError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
-        props = session.get_modelmeta().custom_metadata_map
-        why = graph_mismatch(props, digest, self.flip_test, self.decode_method)
+
+        def misfit(session) -> str | None:
+            why = graph_mismatch(session.get_modelmeta().custom_metadata_map, digest, self.flip_test,
+                                 self.decode_method)
+            return why and f"{path.name} does not fit {engine.network_path.name}: {why}; write it again with: {command}"
+
+        if engine.sessions.would_build_engine(path, profiles, settings):
+            # minutes of TensorRT build are not spent on a stale file: its metadata is read first
+            why = misfit(self._open(path, lambda: engine.sessions.cpu_session(path)))
+            release_freed_memory()
+            if why:
+                return self._no_graph(required, why, stale=True)
+        session = self._open(path, lambda: engine.sessions.create(path, profiles, settings))
+        why = misfit(session)
         if why:
             del session
-            return self._no_graph(required, f"{path.name} does not fit {engine.network_path.name}: {why}; "
-                                            f"write it again with: {command}", stale=True)
+            return self._no_graph(required, why, stale=True)
         names = ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
         if names != ([IMAGE_INPUT, BOXES_INPUT], [KEYPOINTS_OUTPUT]):
             raise ModelError(f"{path}: inputs {names[0]} and outputs {names[1]} are not the graph pipeline's")
         try:
-            engine.metadata = ModelMetadata.from_props(props)
+            engine.metadata = ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map)
         except (ValueError, TypeError) as exc:
             raise ModelError(f"{path}: bad vitpose metadata ({exc})") from None
         engine.active_provider = session.get_providers()[0]
         engine.describe_metadata()
         return session
+
+    @staticmethod
+    def _open(path, make):
+        try:
+            return make()
+        except Exception as exc:
+            raise ModelError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
 
     def _no_graph(self, required: bool, reason: str, stale: bool = False):
         if required:
