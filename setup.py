@@ -35,6 +35,7 @@ setup(
             "vitpose-export = vitpose_ros.model.export:main",
             "vitpose-fetch = vitpose_ros.model.fetch:main",
             "vitpose-convert = vitpose_ros.model.convert:main",
+            "vitpose-compose-graph = vitpose_ros.model.compose_graph:main",
             "vitpose-build-engine = vitpose_ros.core.build_engine:main",
             "vitpose-infer = vitpose_ros.core.infer:main",
             "vitpose-train = vitpose_ros.synthetic.train:main",

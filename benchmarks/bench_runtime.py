@@ -177,7 +177,9 @@ def cpu_isa_flags() -> str:
 
 
 def int8_models(fp32_path: pathlib.Path, flavours, folder: pathlib.Path) -> dict:
-    """flavour spec ('static', 'dynamic:blocks,attention') -> INT8 copy of the fp32 model."""
+    """flavour spec ('static', 'dynamic:blocks,attention') -> INT8 copy of the fp32 model (with the
+    graph pipeline's file beside it, as vitpose-convert writes)."""
+    from vitpose_ros.model.compose_graph import write_graph
     from vitpose_ros.model.int8 import DEFAULT_PARTS, quantize_model
     from vitpose_ros.synthetic.calibration import BOXES_FILE, write_calibration_frames
 
@@ -191,6 +193,7 @@ def int8_models(fp32_path: pathlib.Path, flavours, folder: pathlib.Path) -> dict
         models[f"int8 {spec}"] = quantize_model(
             fp32_path, folder / f"{fp32_path.stem}_{spec.replace(':', '_').replace(',', '_')}.onnx", mode=mode,
             calibration=calibration, boxes_file=calibration / BOXES_FILE, parts=parts)
+        write_graph(models[f"int8 {spec}"])
     return models
 
 

@@ -1,7 +1,9 @@
-"""Issue 14: the device-side pipeline (one ONNX graph: crop, normalise, network, decode) gives the
-host pipeline's keypoints; the protobuf writer behind it writes valid ONNX; provider probing."""
+"""The device-side pipeline (one ONNX graph: crop, normalise, network, decode, composed once into
+<stem>_graph.onnx and loaded by path) gives the host pipeline's keypoints; the graph file is valid
+ONNX tied to its network; pipeline choice and fallbacks; provider probing."""
 import logging
 import pathlib
+import shutil
 
 import numpy as np
 import onnx
@@ -10,78 +12,87 @@ import pytest
 from model_factory import export_random_model
 from onnx import TensorProto, helper, numpy_helper
 
-from vitpose_ros.core import onnx_proto as pb
-from vitpose_ros.core.device_graph import compose
+from vitpose_ros.core.content_hash import model_digest
+from vitpose_ros.core.device_graph import graph_model_path
 from vitpose_ros.core.engine import ModelError, OnnxEngine, missing_library
 from vitpose_ros.core.estimator import PoseEstimator
 from vitpose_ros.core.preprocess import boxes_to_center_size
+from vitpose_ros.model import compose_graph
+from vitpose_ros.model.compose_graph import write_graph
 from vitpose_ros.synthetic import render_scene
 
 DEMO_MODEL = pathlib.Path(__file__).resolve().parents[1] / "vitpose_ros/synthetic/models/vitpose_synthetic_coco.onnx"
 # Every op the wrapper may add: each is in TensorRT 10's ONNX parser list and has an ORT CUDA
-# kernel (device_graph's docstring); a new op must be checked there before it joins this list.
+# kernel (model/compose_graph's docstring); a new op must be checked there before it joins this list.
 CHECKED_OPS = {"Add", "Sub", "Mul", "Div", "Cast", "Shape", "Gather", "Transpose", "Unsqueeze", "Reshape",
                "Split", "Concat", "Round", "GridSample", "Pad", "Conv", "Clip", "Log", "ArgMax",
                "GatherElements", "MatMul"}
 
 
 @pytest.fixture(scope="module")
-def demo_pair():
-    host = PoseEstimator(DEMO_MODEL, providers=("cpu",), pipeline="host")
-    graph = PoseEstimator(DEMO_MODEL, providers=("cpu",), pipeline="graph")
+def demo_model(tmp_path_factory):
+    """The shipped demo model in a folder of its own, with its plain and flip-test graph files."""
+    path = tmp_path_factory.mktemp("demo") / DEMO_MODEL.name
+    shutil.copy(DEMO_MODEL, path)
+    write_graph(path)
+    write_graph(path, flip_test=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_pair(demo_model):
+    host = PoseEstimator(demo_model, providers=("cpu",), pipeline="host")
+    graph = PoseEstimator(demo_model, providers=("cpu",), pipeline="graph")
     return host, graph
 
 
-# --- protobuf writer ---------------------------------------------------------------------------
+@pytest.fixture
+def cuda_listed(monkeypatch):
+    """onnxruntime as onnxruntime-gpu lists its providers; the real CPU build underneath runs the
+    sessions (as onnxruntime does with a listed provider it cannot use: CPU runs it)."""
+    real = ort.get_available_providers
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider"] + real())
+    monkeypatch.setattr(ort, "preload_dlls", lambda *a, **k: None, raising=False)
+    real_session = ort.InferenceSession
 
-def test_writer_output_is_valid_onnx_with_the_values_written():
-    weights = np.arange(6, dtype=np.float32).reshape(2, 3)
-    nodes = [pb.node("Add", ["x", "w"], ["y"]),
-             pb.node("Transpose", ["y"], ["t"], perm=[1, 0]),
-             pb.node("Pad", ["t", "pads"], ["z"], mode="reflect"),
-             pb.node("LeakyRelu", ["z"], ["out"], alpha=0.25)]
-    body = pb.graph("g", nodes, [pb.value_info("x", pb.FLOAT, ["n", 3])], [pb.value_info("out", pb.FLOAT, ["m", "k"])],
-                    [pb.tensor("w", weights), pb.tensor("pads", np.array([0, -0, 1, 1], np.int64)),
-                     pb.tensor("scalar", np.array(-3, np.int64))])
-    model = onnx.load_from_string(pb.model(body, 17, metadata={"key": "value"}))
-    onnx.checker.check_model(model, full_check=True)
-    init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    assert np.array_equal(init["w"], weights) and init["scalar"].shape == () and init["scalar"] == -3
-    attrs = {a.name: helper.get_attribute_value(a) for n in model.graph.node for a in n.attribute}
-    assert attrs == {"perm": [1, 0], "mode": b"reflect", "alpha": 0.25}
-    assert model.metadata_props[0].key == "key" and model.opset_import[0].version == 17
-    dims = [d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
-    assert dims[0] == "n" and model.graph.input[0].type.tensor_type.shape.dim[1].dim_value == 3
-    x = np.ones((2, 3), np.float32)
-    out = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    assert np.array_equal(out, np.pad((x + weights).T, ((0, 1), (0, 1)), mode="reflect"))  # pads: begins, then ends
+    def cpu_session(path, sess_options=None, providers=None, provider_options=None):
+        return real_session(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(ort, "InferenceSession", cpu_session)
 
 
-def test_field_splitter_reads_back_every_field_of_a_real_model():
-    data = DEMO_MODEL.read_bytes()
-    fields = pb.split_fields(data)
-    assert b"".join(raw for _, raw, _ in fields) == data
-    graph = [payload for number, _, payload in fields if number == pb.MODEL_GRAPH][0]
-    inputs = [pb.field_string(p, pb.VALUE_INFO_NAME) for n, _, p in pb.split_fields(graph) if n == pb.GRAPH_INPUT]
-    assert inputs == [i.name for i in onnx.load(DEMO_MODEL).graph.input]
-    with pytest.raises(ValueError, match="truncated"):
-        pb.split_fields(data[:1000])
-
+# --- the graph file ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("flip", [False, True])
-def test_composed_graph_is_valid_and_uses_only_checked_ops(demo_pair, flip):
-    _, est = demo_pair
-    m = est.metadata
-    composed = compose(DEMO_MODEL.read_bytes(), "input", "heatmaps", (m.input_height, m.input_width),
-                       m.num_keypoints, m.mean, m.std, m.dark_kernel,
-                       flip_permutation=est.skeleton.flip_permutation() if flip else None)
-    model = onnx.load_from_string(composed)
-    onnx.checker.check_model(model, full_check=True)
+def test_graph_file_is_valid_onnx_tied_to_its_network_and_uses_only_checked_ops(demo_model, flip):
+    path = graph_model_path(demo_model, flip_test=flip)
+    assert path.name == ("vitpose_synthetic_coco_graph_flip.onnx" if flip else "vitpose_synthetic_coco_graph.onnx")
+    onnx.checker.check_model(str(path), full_check=True)
+    model = onnx.load(str(path))
     added = {n.op_type for n in model.graph.node if n.name.startswith("vitpose_")}
     assert added <= CHECKED_OPS, added - CHECKED_OPS
     assert [i.name for i in model.graph.input] == ["image", "crop_boxes"]
     assert [o.name for o in model.graph.output] == ["keypoints"]
-    assert dict((p.key, p.value) for p in model.metadata_props)["dark_kernel"] == str(m.dark_kernel)
+    props = {p.key: p.value for p in model.metadata_props}
+    network_props = {p.key: p.value for p in onnx.load(str(demo_model)).metadata_props}
+    assert {k: props[k] for k in network_props} == network_props  # the network's metadata travels along
+    assert props["graph_network_sha256"] == model_digest(demo_model)
+    assert props["graph_flip_test"] == str(flip).lower() and props["graph_decode_method"] == "dark-udp"
+
+
+def test_compose_cli_writes_the_graph_and_refuses_what_it_cannot_wrap(tmp_path, capsys):
+    model = tmp_path / "m.onnx"
+    shutil.copy(DEMO_MODEL, model)
+    assert compose_graph.main(["--model", str(model), "--decode-method", "argmax", "--flip-test"]) == 0
+    assert (tmp_path / "m_graph_argmax_flip.onnx").is_file()
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'm_graph_argmax_flip.onnx'}"
+    fixed = export_random_model(tmp_path / "fixed.onnx", batch=1)
+    assert not graph_model_path(fixed).exists()  # export skips what cannot be wrapped
+    assert compose_graph.main(["--model", str(fixed)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vitpose-compose-graph: error:") and "fixed batch of 1" in err and "\n" not in err
+    assert compose_graph.main(["--model", str(tmp_path / "none.onnx")]) == 1
+    assert "model not found" in capsys.readouterr().err
 
 
 # --- same answers as the host pipeline -----------------------------------------------------------
@@ -108,9 +119,9 @@ def test_graph_equals_host_on_30_synthetic_scenes(demo_pair):
     assert np.concatenate(score_errors).max() < 1e-3
 
 
-def test_flip_test_invalid_boxes_and_batch_sizes_agree(tmp_path):
-    host = PoseEstimator(DEMO_MODEL, providers=("cpu",), pipeline="host", flip_test=True, max_batch=2)
-    graph = PoseEstimator(DEMO_MODEL, providers=("cpu",), pipeline="graph", flip_test=True, max_batch=2)
+def test_flip_test_invalid_boxes_and_batch_sizes_agree(demo_model):
+    host = PoseEstimator(demo_model, providers=("cpu",), pipeline="host", flip_test=True, max_batch=2)
+    graph = PoseEstimator(demo_model, providers=("cpu",), pipeline="graph", flip_test=True, max_batch=2)
     image, boxes, _ = render_scene(3, num_people=3)
     bad = np.array([[np.nan, 0, 10, 10], [50, 50, 20, 90], [700, 500, 800, 600]])
     boxes = np.concatenate([boxes[:1], bad, boxes[1:]])  # 6 boxes, 3 valid: more than max_batch
@@ -151,6 +162,7 @@ def test_in_graph_decode_recovers_sub_pixel_peaks(tmp_path, method):
     ys, xs = np.mgrid[0:h, 0:w]
     maps = np.stack([np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 2.0 ** 2)) for x, y in points]).astype(np.float32)
     path = _constant_heatmap_network(tmp_path / "fixed.onnx", maps)
+    write_graph(path, decode_method=method)
     est = PoseEstimator(path, providers=("cpu",), pipeline="graph", decode_method=method)
     boxes = np.array([[100, 50, 300, 450], [10, 10, 60, 40], [0, 0, 640, 480]], float)
     out = est.estimate(np.zeros((480, 640, 3), np.uint8), boxes)
@@ -162,13 +174,57 @@ def test_in_graph_decode_recovers_sub_pixel_peaks(tmp_path, method):
 
 # --- choosing the pipeline -------------------------------------------------------------------------
 
-def test_pipeline_choice_and_refusals(tmp_path):
-    assert PoseEstimator(DEMO_MODEL, providers=("cpu",)).pipeline == "host"  # auto on CPU (README)
+def test_pipeline_choice_and_refusals(demo_model, tmp_path):
+    assert PoseEstimator(demo_model, providers=("cpu",)).pipeline == "host"  # auto on CPU (README)
     with pytest.raises(ValueError, match="pipeline must be one of"):
-        PoseEstimator(DEMO_MODEL, providers=("cpu",), pipeline="gpu")
+        PoseEstimator(demo_model, providers=("cpu",), pipeline="gpu")
     fixed = export_random_model(tmp_path / "fixed.onnx", batch=1)
-    with pytest.raises(ModelError, match="fixed batch"):
+    command = f"python -m vitpose_ros.model.compose_graph --model {fixed}"
+    with pytest.raises(ModelError, match=f"fixed_graph.onnx does not exist; write it with: {command}$"):
         PoseEstimator(fixed, providers=("cpu",), pipeline="graph")
+
+
+def test_auto_on_a_gpu_provider_runs_the_graph_file_and_falls_back_to_host_without_it(tmp_path, cuda_listed,
+                                                                                      caplog):
+    model = tmp_path / "m.onnx"
+    shutil.copy(DEMO_MODEL, model)
+    caplog.set_level(logging.INFO, logger="vitpose_ros")
+    assert PoseEstimator(model, providers=("cuda", "cpu"), engine_cache_dir=tmp_path / "cache").pipeline == "host"
+    lines = [r.getMessage() for r in caplog.records if "host pipeline (" in r.getMessage()]
+    assert lines == [f"m.onnx: host pipeline (m_graph.onnx does not exist; write it with: "
+                     f"python -m vitpose_ros.model.compose_graph --model {model})"]
+    write_graph(model)
+    assert PoseEstimator(model, providers=("cuda", "cpu"), engine_cache_dir=tmp_path / "cache").pipeline == "graph"
+
+
+def test_a_graph_whose_network_changed_is_never_run(tmp_path):
+    model = export_random_model(tmp_path / "m.onnx", seed=0)
+    graph_file = graph_model_path(model)
+    old_graph = graph_file.read_bytes()
+    export_random_model(model, seed=1)  # new weights in the same file: the export rewrites the graph too
+    assert graph_file.read_bytes() != old_graph
+    graph = PoseEstimator(model, providers=("cpu",), pipeline="graph", engine_cache_dir=tmp_path / "cache")
+    assert graph.pipeline == "graph"
+    graph_file.write_bytes(old_graph)  # a graph file left over from the first network
+    with pytest.raises(ModelError, match="m_graph.onnx does not fit m.onnx: its network has changed since it was "
+                                         "composed; write it again with: python -m vitpose_ros.model.compose_graph"):
+        PoseEstimator(model, providers=("cpu",), pipeline="graph", engine_cache_dir=tmp_path / "cache")
+    write_graph(model, flip_test=True)
+    graph_model_path(model, flip_test=True).rename(graph_file)  # right network, wrong variant
+    with pytest.raises(ModelError, match="composed with graph_flip_test=true, not false"):
+        PoseEstimator(model, providers=("cpu",), pipeline="graph", engine_cache_dir=tmp_path / "cache")
+
+
+def test_auto_takes_host_with_a_warning_when_the_graph_file_is_stale(tmp_path, cuda_listed, caplog):
+    model = export_random_model(tmp_path / "m.onnx", seed=0)
+    old_graph = graph_model_path(model).read_bytes()
+    export_random_model(model, seed=1)
+    graph_model_path(model).write_bytes(old_graph)
+    caplog.set_level(logging.INFO, logger="vitpose_ros")
+    assert PoseEstimator(model, providers=("cuda", "cpu"), engine_cache_dir=tmp_path / "cache").pipeline == "host"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "host pipeline" in r.getMessage()]
+    assert warnings == [f"m.onnx: host pipeline (m_graph.onnx does not fit m.onnx: its network has changed since it "
+                        f"was composed; write it again with: python -m vitpose_ros.model.compose_graph --model {model})"]
 
 
 def test_missing_library_probe():
@@ -178,7 +234,7 @@ def test_missing_library_probe():
 
 def test_one_warning_per_unusable_provider_and_no_onnxruntime_noise(capfd, caplog):
     caplog.set_level(logging.INFO, logger="vitpose_ros.core.engine")
-    engine = OnnxEngine(DEMO_MODEL, providers="tensorrt,cuda,cpu")
+    engine = OnnxEngine(DEMO_MODEL, providers="tensorrt,cuda,cpu")  # this build has neither
     assert engine.active_provider == "CPUExecutionProvider"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2 and "'tensorrt'" in warnings[0] and "'cuda'" in warnings[1]
@@ -187,12 +243,15 @@ def test_one_warning_per_unusable_provider_and_no_onnxruntime_noise(capfd, caplo
 
 
 def test_graph_pipeline_finds_external_data_beside_the_model(tmp_path, monkeypatch):
-    """ViTPose-H is exported with external data; the composed graph is loaded from bytes."""
+    """ViTPose-H is exported with external data, and so is its graph file."""
     from vitpose_ros.model import export
 
     monkeypatch.setattr(export, "EXTERNAL_DATA_THRESHOLD", 0)
+    monkeypatch.setattr(compose_graph, "EXTERNAL_DATA_THRESHOLD", 0)
     path = export_random_model(tmp_path / "models" / "big.onnx")
     assert (tmp_path / "models" / "big.onnx.data").is_file()
+    assert (tmp_path / "models" / "big_graph.onnx.data").is_file()
+    assert (tmp_path / "models" / "big_graph.onnx").stat().st_size < 1_000_000  # the weights are beside it
     monkeypatch.chdir(tmp_path)  # not the model's folder
     host = PoseEstimator(path, providers=("cpu",), pipeline="host")
     graph = PoseEstimator(path, providers=("cpu",), pipeline="graph")

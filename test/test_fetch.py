@@ -17,6 +17,7 @@ import pytest
 import torch
 from hf_reference import hf_backbone_to_official, hf_head_to_official, hf_heatmaps, make_hf_model
 
+from vitpose_ros.core.content_hash import model_digest
 from vitpose_ros.model.fetch import FetchError, main, source_for
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -99,7 +100,10 @@ def test_fetch_downloads_exports_and_matches_transformers(tmp_path, size, datase
     assert np.abs(ours - hf_heatmaps(hf, x, **reference_kwargs)).max() <= TOL
     props = {p.key: p.value for p in onnx.load(str(expected_path), load_external_data=False).metadata_props}
     assert props["dataset"] == dataset and props["num_keypoints"] == str(keypoints)
-    assert sorted(p.name for p in expected_path.parent.iterdir()) == [expected_path.name]  # no scratch left
+    graph = expected_path.with_name(f"{expected_path.stem}_graph.onnx")  # the graph pipeline's file
+    assert sorted(p.name for p in expected_path.parent.iterdir()) == sorted([expected_path.name, graph.name])  # no scratch
+    graph_props = {p.key: p.value for p in onnx.load(str(graph), load_external_data=False).metadata_props}
+    assert graph_props["graph_network_sha256"] == model_digest(expected_path)
 
     # Already there: says so, exits 0, leaves the file alone.
     mtime = expected_path.stat().st_mtime_ns
@@ -130,6 +134,7 @@ def test_fetch_fp16_converts_the_fetched_fp32_model(tmp_path):
     fp16 = tmp_path / "out" / "m_fp16.onnx"
     assert result.stdout.strip().splitlines()[-1] == str(fp16)
     assert output.is_file() and fp16.is_file()  # the fp32 source stays beside its copy
+    assert (tmp_path / "out" / "m_graph.onnx").is_file() and (tmp_path / "out" / "m_fp16_graph.onnx").is_file()
     props = {p.key: p.value for p in onnx.load(str(fp16)).metadata_props}
     assert props["precision"] == "fp16" and props["dataset"] == "coco"
     x = torch.randn(2, 3, 256, 192, generator=torch.Generator().manual_seed(1))

@@ -100,9 +100,19 @@ def test_runtime_imports_pull_in_neither_torch_nor_ros(statement):
 
 
 def test_model_layer_pulls_in_no_ros():
-    loaded = _modules_after_import("import vitpose_ros.model, vitpose_ros.model.export")
+    loaded = _modules_after_import("from vitpose_ros.model import build_model; import vitpose_ros.model.export")
     assert "torch" in loaded  # the check is live: this layer does load its framework
     assert not {m for m in loaded if _is_ros(m)}
+
+
+def test_graph_composer_runs_without_torch(tmp_path):
+    """A machine with onnx but no torch can compose graph files (and import the converter)."""
+    model = tmp_path / "m.onnx"
+    model.write_bytes((PACKAGE / "synthetic/models/vitpose_synthetic_coco.onnx").read_bytes())
+    loaded = _modules_after_import(f"import vitpose_ros.model.convert; from vitpose_ros.model.compose_graph "
+                                   f"import write_graph; write_graph({str(model)!r})")
+    assert (tmp_path / "m_graph.onnx").is_file()
+    assert "onnx" in loaded and "torch" not in loaded
 
 
 def test_public_api():

@@ -1,229 +1,81 @@
-"""The device-side ("graph") pipeline: crop, normalise, network and decode as ONE ONNX graph.
+"""The device-side ("graph") pipeline's file: crop, normalise, network and decode as ONE ONNX graph.
 
-At load time the exported network is wrapped, at the protobuf level, between a pre-processing
-graph and a decoding graph, so a provider runs all of it and the host only uploads the uint8
-image and the per-person crop boxes and gets (N, K, 3) keypoints back:
+The graph is composed once, when a model is exported, converted or fetched (or later with
+``python -m vitpose_ros.model.compose_graph --model M.onnx``), and written beside the network as
+``<stem>_graph.onnx`` (external data ``<stem>_graph.onnx.data`` when over 2 GB, ViTPose-H). The
+runtime loads it by path like any model: no copy of the weights is made at load time, and
+TensorRT has a file to name its engine after. A provider runs all of it; the host only uploads
+the uint8 image and the per-person crop boxes and gets (N, K, 3) keypoints back:
 
     image (H, W, 3) uint8 ─┐
     crop_boxes (N, 4) f32 ─┴─ pre ──► network ──► decode ──► keypoints (N, K, 3) f32
                               (cx, cy, crop w, crop h: preprocess.boxes_to_center_size)
 
-One merged graph rather than three sessions chained with IO binding: TensorRT builds and caches a
-single engine for all of it, ONNX Runtime has no intermediate tensor to place, and a plain
-``session.run`` then does exactly one upload per input and one download of the result.
+What the pre and decode parts compute, and why every operator in them runs on TensorRT 10 and
+on ONNX Runtime's CUDA provider, is in ``vitpose_ros.model.compose_graph`` which builds them.
 
-Pre (the same numbers as preprocess.CropBatcher): a sampling grid per person from the UDP map
-    x_image = u / (w - 1) * crop_w + cx - crop_w / 2          (u = crop column, likewise y)
-normalised for GridSample with align_corners=1 (-1 and +1 are the centres of the first and last
-image pixel: g = 2 x / (W - 1) - 1), bilinear, zeros outside the image -- what cv2.warpAffine
-with BORDER_CONSTANT 0 does -- then (x/255 - mean)/std. All persons sample the one image: their
-grids are stacked along the height axis ((1, N*h, w, 2)) so GridSample's batch stays 1. The
-samples are rounded to integers as cv2.warpAffine's uint8 output is; OpenCV >= 4.11 samples at
-float coordinates like GridSample, so the crops equal the host path's (older OpenCV rounds the
-coordinates to 1/32 pixel: then they differ by a grey level here and there). Flip test appends
-the column-mirrored crops.
+Flip test and the decoding method are built into the graph, so each combination other than the
+default (no flip test, dark-udp) has its own file: ``<stem>_graph_flip.onnx``,
+``<stem>_graph_argmax.onnx``, ``<stem>_graph_argmax_flip.onnx``.
 
-Decode (the same numbers as decode.decode_heatmaps, dark-udp): ArgMax over each map, score =
-the map's value there, Gaussian blur with the model's ``dark_kernel`` (OpenCV's kernel, as two
-1-D convolutions over a reflect-101 padded map: OpenCV's default border), clip to [0.001, 50],
-log, edge padding, the 3x3 neighbourhood of the arg-max gathered, gradient and Hessian by central
-differences as one MatMul, one Newton step (2x2 solve in closed form, +eps on the diagonal as
-np.linalg.solve's input in decode.py), clamped to [-1, 1], UDP back-transform.
+The graph carries the network's metadata plus ``graph_network_sha256`` (core.content_hash's
+model_digest of the network it was composed from), ``graph_flip_test`` and
+``graph_decode_method``: a graph whose network has changed since is refused, never run silently
+(on TensorRT before an engine is built for it).
 
-Operator support, checked for every op used here (Add Sub Mul Div Cast Shape Gather Transpose
-Unsqueeze Reshape Split Concat Round GridSample Pad Conv Clip Log ArgMax GatherElements
-MatMul):
-- TensorRT 10's ONNX parser (onnx-tensorrt docs/operators.md, "TensorRT 10.0 supports operators
-  in the inclusive range of opset 9 to opset 20"): all listed as supported; UINT8 only as a
-  network input, which is how the image enters (then Cast); Pad modes reflect/edge map to
-  SampleMode kREFLECT/kCLAMP; GridSample takes 4-D input, mode "bilinear", padding "zeros",
-  align_corners; Unsqueeze/Split/Pad axes and shapes are initializers here, as it requires.
-- ONNX Runtime's CUDA provider (docs/OperatorKernels.md, CUDAExecutionProvider): all have CUDA
-  kernels for the float32/int64 types used (GridSample from opset 16, ArgMax with the default
-  select_last_index=0, Pad constant/reflect/edge).
-- GridSample exists from opset 16; opset 20 renamed its mode "bilinear" to "linear", so the mode
-  follows the network's opset (TensorRT 10.0's parser reads "bilinear"; export uses opset 17).
-
-numpy + OpenCV only (the protobuf is written by onnx_proto).
+File names and the metadata contract only (no graph building here).
 """
 from __future__ import annotations
 
-import cv2
-import numpy as np
+import pathlib
 
-from . import onnx_proto as pb
+from .decode import METHODS as DECODE_METHODS
 
 IMAGE_INPUT = "image"
 BOXES_INPUT = "crop_boxes"
 KEYPOINTS_OUTPUT = "keypoints"
-MIN_OPSET = 16  # GridSample
-_EPS = float(np.finfo(np.float32).eps)
+COMPOSE_MODULE = "vitpose_ros.model.compose_graph"
+DEFAULT_DECODE = "dark-udp"
+
+# metadata_props the composer adds to the network's own
+NETWORK_DIGEST_KEY = "graph_network_sha256"
+FLIP_TEST_KEY = "graph_flip_test"
+DECODE_METHOD_KEY = "graph_decode_method"
 
 
-class GraphUnsupported(ValueError):
-    """This network cannot be wrapped (the message says why); the host pipeline still works."""
+def graph_model_path(network_path, flip_test: bool = False, decode_method: str = DEFAULT_DECODE) -> pathlib.Path:
+    """``models/vitpose_b_coco.onnx`` -> ``models/vitpose_b_coco_graph.onnx`` (see module doc)."""
+    if decode_method not in DECODE_METHODS:
+        raise ValueError(f"decode method must be one of {', '.join(DECODE_METHODS)}, got {decode_method!r}")
+    path = pathlib.Path(network_path)
+    suffix = "_graph" + ("_argmax" if decode_method == "argmax" else "") + ("_flip" if flip_test else "")
+    return path.with_name(f"{path.stem}{suffix}{path.suffix}")
 
 
-class _Builder:
-    """Collects nodes and constant initializers under a name prefix."""
-
-    def __init__(self, prefix: str):
-        self.prefix = prefix
-        self.nodes: list[bytes] = []
-        self.initializers: list[bytes] = []
-        self._count = 0
-
-    def const(self, name: str, value, dtype=np.float32) -> str:
-        full = f"{self.prefix}{name}"
-        self.initializers.append(pb.tensor(full, np.asarray(value, dtype)))
-        return full
-
-    def op(self, op_type: str, inputs, outputs: int | list[str] = 1, **attributes):
-        self._count += 1
-        if isinstance(outputs, int):
-            outputs = [f"{self.prefix}{op_type.lower()}_{self._count}_{i}" for i in range(outputs)]
-        self.nodes.append(pb.node(op_type, inputs, outputs, name=f"{self.prefix}{op_type}_{self._count}", **attributes))
-        return outputs[0] if len(outputs) == 1 else outputs
+def compose_command(network_path, flip_test: bool = False, decode_method: str = DEFAULT_DECODE) -> str:
+    """The shell command that writes ``graph_model_path(network_path, ...)``."""
+    command = f"python -m {COMPOSE_MODULE} --model {network_path}"
+    if flip_test:
+        command += " --flip-test"
+    if decode_method != DEFAULT_DECODE:
+        command += f" --decode-method {decode_method}"
+    return command
 
 
-def _split_centre_size(b: _Builder, boxes: str) -> tuple[str, str]:
-    """(N,4) cx, cy, w, h -> origin (N,2) = centre - size/2, size (N,2)."""
-    centre, size = b.op("Split", [boxes, b.const("split22", [2, 2], np.int64)], 2, axis=1)
-    origin = b.op("Sub", [centre, b.op("Mul", [size, b.const("half", 0.5)])])
-    return origin, size
+def graph_props(network_digest: str, flip_test: bool, decode_method: str) -> dict[str, str]:
+    """The metadata that ties a graph file to its network and to what is built into it."""
+    return {NETWORK_DIGEST_KEY: network_digest, FLIP_TEST_KEY: str(bool(flip_test)).lower(),
+            DECODE_METHOD_KEY: decode_method}
 
 
-def build_preprocess(b: _Builder, network_input: str, input_size: tuple[int, int], mean, std,
-                     flip: bool, opset: int) -> None:
-    h, w = input_size
-    image = b.op("Unsqueeze", [b.op("Transpose", [b.op("Cast", [IMAGE_INPUT], to=pb.FLOAT)], perm=[2, 0, 1]),
-                               b.const("axis0", [0], np.int64)])                       # (1, 3, H, W)
-    # [2/(W-1), 2/(H-1)]: image pixels -> GridSample's [-1, 1] (align_corners=1)
-    width_height = b.op("Cast", [b.op("Gather", [b.op("Shape", [IMAGE_INPUT]), b.const("wh", [1, 0], np.int64)])],
-                        to=pb.FLOAT)
-    to_grid = b.op("Div", [b.const("two", 2.0), b.op("Sub", [width_height, b.const("one", 1.0)])])
-    origin, size = _split_centre_size(b, BOXES_INPUT)
-    # crop pixel (u, v) as a fraction of the crop: (u/(w-1), v/(h-1)), shape (h, w, 2)
-    vs, us = np.mgrid[0:h, 0:w].astype(np.float64)
-    fraction = b.const("crop_fraction", np.stack([us / (w - 1), vs / (h - 1)], -1))
-    per_person = b.const("per_person_shape", [-1, 1, 1, 2], np.int64)
-    pixels = b.op("Add", [b.op("Mul", [fraction, b.op("Reshape", [size, per_person])]),
-                          b.op("Reshape", [origin, per_person])])                      # (N, h, w, 2)
-    grid = b.op("Sub", [b.op("Mul", [pixels, to_grid]), b.const("one_g", 1.0)])
-    stacked = b.op("Reshape", [grid, b.const("stack_shape", [1, -1, w, 2], np.int64)])  # (1, N*h, w, 2)
-    sampled = b.op("GridSample", [image, stacked], align_corners=1, padding_mode="zeros",
-                   mode="linear" if opset >= 20 else "bilinear")                      # (1, 3, N*h, w)
-    crops = b.op("Transpose", [b.op("Reshape", [sampled, b.const("unstack_shape", [3, -1, h, w], np.int64)])],
-                 perm=[1, 0, 2, 3])                                                    # (N, 3, h, w)
-    crops = b.op("Round", [crops])  # cv2.warpAffine's uint8 output: the host path's crops exactly
-    if flip:  # the mirrored crops follow the crops, as CropBatcher.normalise lays them out
-        mirrored = b.op("Gather", [crops, b.const("flip_columns", np.arange(w - 1, -1, -1), np.int64)], axis=3)
-        crops = b.op("Concat", [crops, mirrored], axis=0)
-    # (x/255 - mean)/std == x * scale + offset, after sampling so the zeros outside the image
-    # become the normalised black the host path feeds too
-    scale = 1.0 / (255.0 * np.asarray(std, np.float64))
-    offset = -np.asarray(mean, np.float64) / np.asarray(std, np.float64)
-    b.op("Add", [b.op("Mul", [crops, b.const("scale", scale.reshape(1, 3, 1, 1))]),
-                 b.const("offset", offset.reshape(1, 3, 1, 1))], [network_input])
-
-
-def _derivative_matrix() -> np.ndarray:
-    """(9, 5): the 3x3 neighbourhood (row-major, dy then dx in -1..1) -> dx, dy, dxx, dyy, dxy,
-    the central differences of decode.dark_refine."""
-    m = np.zeros((9, 5))
-
-    def at(dx, dy):
-        return (dy + 1) * 3 + (dx + 1)
-
-    m[at(1, 0), 0], m[at(-1, 0), 0] = 0.5, -0.5
-    m[at(0, 1), 1], m[at(0, -1), 1] = 0.5, -0.5
-    m[at(1, 0), 2], m[at(-1, 0), 2], m[at(0, 0), 2] = 1.0, 1.0, -2.0
-    m[at(0, 1), 3], m[at(0, -1), 3], m[at(0, 0), 3] = 1.0, 1.0, -2.0
-    for (dx, dy), weight in {(1, 1): 0.5, (1, 0): -0.5, (0, 1): -0.5, (0, 0): 1.0, (-1, 0): -0.5,
-                             (0, -1): -0.5, (-1, -1): 0.5}.items():
-        m[at(dx, dy), 4] += weight
-    return m
-
-
-def build_decode(b: _Builder, network_output: str, num_keypoints: int, heatmap_size: tuple[int, int],
-                 kernel: int, method: str, flip_permutation=None) -> None:
-    k, (h, w) = num_keypoints, heatmap_size
-    heatmaps = network_output
-    if flip_permutation is not None:  # (2N, K, h, w): crops then mirrors -> mean with mirrored-back
-        halves = b.op("Reshape", [heatmaps, b.const("halves_shape", [2, -1, k, h, w], np.int64)])
-        direct = b.op("Gather", [halves, b.const("first", 0, np.int64)], axis=0)
-        mirrored = b.op("Gather", [halves, b.const("second", 1, np.int64)], axis=0)
-        mirrored = b.op("Gather", [mirrored, b.const("flip_channels", flip_permutation, np.int64)], axis=1)
-        mirrored = b.op("Gather", [mirrored, b.const("flip_columns", np.arange(w - 1, -1, -1), np.int64)], axis=3)
-        heatmaps = b.op("Mul", [b.op("Add", [direct, mirrored]), b.const("half_d", 0.5)])
-    flat = b.op("Reshape", [heatmaps, b.const("flat_shape", [-1, k, h * w], np.int64)])
-    index = b.op("ArgMax", [flat], axis=2, keepdims=1)                                   # (N, K, 1)
-    score = b.op("GatherElements", [flat, index], axis=2)
-    row = b.op("Div", [index, b.const("w", w, np.int64)])                                 # floor: index >= 0
-    col = b.op("Sub", [index, b.op("Mul", [row, b.const("w2", w, np.int64)])])
-    coords = b.op("Cast", [b.op("Concat", [col, row], axis=2)], to=pb.FLOAT)            # (N, K, 2) x, y
-    if method == "dark-udp":
-        pad = kernel // 2
-        gauss = cv2.getGaussianKernel(kernel, 0).astype(np.float32)[:, 0]  # what cv2.GaussianBlur uses
-        maps = b.op("Reshape", [heatmaps, b.const("maps_shape", [-1, 1, h, w], np.int64)])
-        maps = b.op("Pad", [maps, b.const("blur_pads", [0, 0, pad, pad, 0, 0, pad, pad], np.int64)], mode="reflect")
-        maps = b.op("Conv", [maps, b.const("gauss_y", gauss.reshape(1, 1, kernel, 1))])
-        maps = b.op("Conv", [maps, b.const("gauss_x", gauss.reshape(1, 1, 1, kernel))])
-        logs = b.op("Log", [b.op("Clip", [maps, b.const("lo", 0.001), b.const("hi", 50.0)])])
-        logs = b.op("Pad", [logs, b.const("edge_pads", [0, 0, 1, 1, 0, 0, 1, 1], np.int64)], mode="edge")
-        logs = b.op("Reshape", [logs, b.const("padded_shape", [-1, k, (h + 2) * (w + 2)], np.int64)])
-        # index in the padded map = (row+1)(w+2) + col+1 = index + 2 row + w + 3, then the 3x3 around it
-        centre = b.op("Add", [index, b.op("Mul", [row, b.const("two_i", 2, np.int64)])])
-        offsets = [(w + 3) + dy * (w + 2) + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-        around = b.op("GatherElements", [logs, b.op("Add", [centre, b.const("offsets", offsets, np.int64)])], axis=2)
-        derivs = b.op("MatMul", [around, b.const("derivatives", _derivative_matrix())])   # (N, K, 5)
-        gx, gy, dxx, dyy, dxy = b.op("Split", [derivs, b.const("split5", [1] * 5, np.int64)], 5, axis=2)
-        eps = b.const("eps", _EPS)
-        dxx, dyy = b.op("Add", [dxx, eps]), b.op("Add", [dyy, eps])
-        det = b.op("Sub", [b.op("Mul", [dxx, dyy]), b.op("Mul", [dxy, dxy])])
-        step_x = b.op("Div", [b.op("Sub", [b.op("Mul", [dyy, gx]), b.op("Mul", [dxy, gy])]), det])
-        step_y = b.op("Div", [b.op("Sub", [b.op("Mul", [dxx, gy]), b.op("Mul", [dxy, gx])]), det])
-        # the clamp of decode.dark_refine: flat maps must not throw a keypoint out of its crop
-        step = b.op("Clip", [b.op("Concat", [step_x, step_y], axis=2), b.const("m1", -1.0), b.const("p1", 1.0)])
-        coords = b.op("Sub", [coords, step])
-    # UDP back-transform with the (un-mirrored) crop boxes
-    origin, size = _split_centre_size(b, BOXES_INPUT)
-    per_pixel = b.op("Div", [size, b.const("hm_extent", [w - 1, h - 1])])
-    per_person = b.const("pp_shape", [-1, 1, 2], np.int64)
-    xy = b.op("Add", [b.op("Mul", [coords, b.op("Reshape", [per_pixel, per_person])]),
-                      b.op("Reshape", [origin, per_person])])
-    b.op("Concat", [xy, score], [KEYPOINTS_OUTPUT], axis=2)
-
-
-def compose(network_bytes: bytes, input_name: str, output_name: str, input_size: tuple[int, int],
-            num_keypoints: int, mean, std, kernel: int, method: str = "dark-udp",
-            flip_permutation=None, heatmap_stride: int = 4) -> bytes:
-    """The serialized network wrapped into image + crop boxes -> keypoints (see module doc)."""
-    fields = pb.split_fields(network_bytes)
-    graphs = [payload for number, _, payload in fields if number == pb.MODEL_GRAPH]
-    if len(graphs) != 1:
-        raise GraphUnsupported("the model has no graph")
-    opset = max((pb.field_int(payload, pb.OPSET_VERSION) for number, _, payload in fields
-                 if number == pb.MODEL_OPSET and not pb.field_string(payload, pb.OPSET_DOMAIN)), default=0)
-    if opset < MIN_OPSET:
-        raise GraphUnsupported(f"the network's opset {opset} is below {MIN_OPSET} (GridSample); re-export with --opset 17")
-    # The network graph minus its name, its image input and its outputs: those become ours.
-    kept = []
-    for number, raw, payload in pb.split_fields(graphs[0]):
-        if number == pb.GRAPH_NAME or number == pb.GRAPH_OUTPUT:
-            continue
-        if number == pb.GRAPH_INPUT and pb.field_string(payload, pb.VALUE_INFO_NAME) == input_name:
-            continue
-        kept.append(raw)
-    h, w = input_size
-    pre, dec = _Builder("vitpose_pre/"), _Builder("vitpose_decode/")
-    build_preprocess(pre, input_name, input_size, mean, std, flip_permutation is not None, opset)
-    build_decode(dec, output_name, num_keypoints, (h // heatmap_stride, w // heatmap_stride), kernel, method,
-                 flip_permutation)
-    inputs = [pb.value_info(IMAGE_INPUT, pb.UINT8, ["height", "width", 3]),
-              pb.value_info(BOXES_INPUT, pb.FLOAT, ["persons", 4])]
-    outputs = [pb.value_info(KEYPOINTS_OUTPUT, pb.FLOAT, ["persons", num_keypoints, 3])]
-    graph_body = pb.graph("vitpose_device_pipeline", pre.nodes, inputs, outputs,
-                          pre.initializers + dec.initializers, raw_fields=b"".join(kept), nodes_after=dec.nodes)
-    others = b"".join(raw for number, raw, _ in fields if number != pb.MODEL_GRAPH)
-    return others + pb.field_bytes(pb.MODEL_GRAPH, graph_body)
+def graph_mismatch(props: dict[str, str], network_digest: str, flip_test: bool, decode_method: str) -> str | None:
+    """Why a graph file's metadata does not fit this network and these settings (None: it fits)."""
+    if NETWORK_DIGEST_KEY not in props:
+        return "it carries no network digest (not written by the composer)"
+    if props[NETWORK_DIGEST_KEY] != network_digest:
+        return "its network has changed since it was composed"
+    wanted = graph_props(network_digest, flip_test, decode_method)
+    for key in (FLIP_TEST_KEY, DECODE_METHOD_KEY):
+        if props.get(key) != wanted[key]:
+            return f"it was composed with {key}={props.get(key)}, not {wanted[key]}"
+    return None

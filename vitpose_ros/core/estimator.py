@@ -9,10 +9,14 @@ x = y = NaN, score 0, so row i always belongs to box i. Boxes partly outside are
 
 Two pipelines give the same keypoints (test/test_device_graph.py holds them to it):
   host   crops cut and normalised with OpenCV, the network run, heatmaps decoded with numpy
-  graph  one ONNX graph does all of it on the provider (device_graph): the host uploads the
-         uint8 image and the crop boxes and gets keypoints back
-``auto`` takes ``graph`` when a GPU provider (TensorRT, CUDA) is the first choice, else ``host``,
-which is the faster of the two on CPU (README, "Device-side pipeline").
+  graph  one ONNX graph does all of it on the provider: the host uploads the uint8 image and
+         the crop boxes and gets keypoints back. The graph is a file beside the model,
+         ``<stem>_graph.onnx`` (device_graph), written when the model is exported, converted or
+         fetched, loaded by path
+``auto`` takes ``graph`` when a GPU provider (TensorRT, CUDA) is the first choice and the graph
+file is there and fits the network, else ``host`` (one log line naming the command that writes
+the file); ``host`` is the faster of the two on CPU (README, "Device-side pipeline"). ``graph``
+without a fitting file is a ModelError naming that command.
 """
 from __future__ import annotations
 
@@ -22,9 +26,11 @@ import time
 import numpy as np
 
 from .decode import decode_heatmaps
-from .device_graph import BOXES_INPUT, IMAGE_INPUT, KEYPOINTS_OUTPUT, GraphUnsupported, compose
-from .engine import DEFAULT_ENGINE_CACHE, ModelError, OnnxEngine
-from .metadata import HEATMAP_STRIDE
+from .content_hash import model_digest
+from .device_graph import (BOXES_INPUT, DECODE_METHODS, IMAGE_INPUT, KEYPOINTS_OUTPUT, compose_command,
+                           graph_mismatch, graph_model_path)
+from .engine import DEFAULT_ENGINE_CACHE, ModelError, OnnxEngine, _first_line, release_freed_memory
+from .metadata import ModelMetadata
 from .preprocess import DEFAULT_PADDING, CropBatcher, boxes_to_center_size, check_image, sanitize_boxes
 from .skeletons import get_skeleton
 
@@ -37,54 +43,91 @@ class PoseEstimator:
     def __init__(self, model_path, providers=("tensorrt", "cuda", "cpu"), fp16: bool = True,
                  engine_cache_dir=DEFAULT_ENGINE_CACHE, flip_test: bool = False, max_batch: int = 16,
                  padding: float = DEFAULT_PADDING, decode_method: str = "dark-udp", device_id: int = 0,
-                 cpu_threads: int = 0, logger: logging.Logger | None = None, pipeline: str = "auto"):
+                 cpu_threads: int = 0, logger: logging.Logger | None = None, pipeline: str = "auto",
+                 opt_batch: int | None = None):
         if pipeline not in PIPELINES:
             raise ValueError(f"pipeline must be one of {', '.join(PIPELINES)}, got {pipeline!r}")
+        if decode_method not in DECODE_METHODS:
+            raise ValueError(f"decode_method must be one of {', '.join(DECODE_METHODS)}, got {decode_method!r}")
+        # flip test doubles the batch the network sees
         self.engine = OnnxEngine(model_path, providers=providers, fp16=fp16, engine_cache_dir=engine_cache_dir,
                                  device_id=device_id, cpu_threads=cpu_threads,
-                                 # flip test doubles the batch the model sees
-                                 max_batch=max_batch * (2 if flip_test else 1), logger=logger,
-                                 network_session=False)
+                                 max_batch=max_batch * (2 if flip_test else 1), opt_batch=opt_batch,
+                                 logger=logger, network_session=False)
         self.log = self.engine.log
-        meta = self.engine.metadata
-        self.metadata = meta
-        self.skeleton = get_skeleton(meta.dataset, meta.num_keypoints)
         self.flip_test = flip_test
         self.max_batch = max_batch
+        self.opt_batch = opt_batch or min(4, max_batch)
         self.decode_method = decode_method
+        self._graph = None
+        if pipeline == "graph" or (pipeline == "auto" and self.engine.gpu_requested):
+            self._graph = self._load_graph(required=pipeline == "graph")
+        if self._graph is None:
+            self.engine.load_network({"flip_test": flip_test})
+        meta = self.engine.metadata
+        self.metadata = meta
+        self.pipeline = "graph" if self._graph is not None else "host"
+        self.skeleton = get_skeleton(meta.dataset, meta.num_keypoints)
         self.batcher = CropBatcher((meta.input_height, meta.input_width), meta.mean, meta.std,
                                    padding=padding, max_batch=max_batch)
         self._flip_permutation = self.skeleton.flip_permutation()
         self.last_timings: dict[str, float] = {}
-        self._graph = None
-        if pipeline == "graph" or (pipeline == "auto" and self.engine.gpu_requested):
-            self._graph = self._load_graph(required=pipeline == "graph")
-        self.pipeline = "graph" if self._graph is not None else "host"
-        session = self._graph if self._graph is not None else self.engine.session
-        self.engine.active_provider = session.get_providers()[0]
         self.log.info(f"ONNX Runtime provider: {self.active_provider} (requested "
                       f"{', '.join(self.engine.requested)}), {self.pipeline} pipeline")
         self._warm_up()
 
     def _load_graph(self, required: bool):
-        """The device-side session (device_graph), or None (auto) / ModelError (graph) if the
-        network cannot be wrapped."""
-        engine, meta = self.engine, self.metadata
+        """The graph pipeline's session from the graph file beside the network, or None (auto:
+        host, one log line) / ModelError (graph) when there is none that fits."""
+        engine = self.engine
+        path = graph_model_path(engine.network_path, self.flip_test, self.decode_method)
+        command = compose_command(engine.network_path, self.flip_test, self.decode_method)
+        if not path.is_file():
+            return self._no_graph(required, f"{path.name} does not exist; write it with: {command}")
+        digest = model_digest(engine.network_path, engine.sessions.hashes)
+        boxes = ("1x4", f"{min(self.opt_batch, self.max_batch)}x4", f"{self.max_batch}x4")
+        profiles = {IMAGE_INPUT: IMAGE_PROFILE, BOXES_INPUT: boxes}
+        settings = {"pipeline": "graph", "flip_test": self.flip_test, "decode_method": self.decode_method}
+
+        def misfit(session) -> str | None:
+            why = graph_mismatch(session.get_modelmeta().custom_metadata_map, digest, self.flip_test,
+                                 self.decode_method)
+            return why and f"{path.name} does not fit {engine.network_path.name}: {why}; write it again with: {command}"
+
+        if engine.sessions.would_build_engine(path, profiles, settings):
+            # minutes of TensorRT build are not spent on a stale file: its metadata is read first
+            why = misfit(self._open(path, lambda: engine.sessions.cpu_session(path)))
+            release_freed_memory()
+            if why:
+                return self._no_graph(required, why, stale=True)
+        session = self._open(path, lambda: engine.sessions.create(path, profiles, settings))
+        why = misfit(session)
+        if why:
+            del session
+            return self._no_graph(required, why, stale=True)
+        names = ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
+        if names != ([IMAGE_INPUT, BOXES_INPUT], [KEYPOINTS_OUTPUT]):
+            raise ModelError(f"{path}: inputs {names[0]} and outputs {names[1]} are not the graph pipeline's")
         try:
-            if engine.fixed_batch is not None:
-                raise GraphUnsupported(f"the network has a fixed batch of {engine.fixed_batch}; "
-                                       "export with --batch dynamic")
-            composed = compose(engine.network_bytes(), engine.input_name, engine.output_name,
-                               (meta.input_height, meta.input_width), meta.num_keypoints, meta.mean, meta.std,
-                               meta.dark_kernel, self.decode_method,
-                               self._flip_permutation if self.flip_test else None, HEATMAP_STRIDE)
-        except GraphUnsupported as exc:
-            if required:
-                raise ModelError(f"{engine.model_path}: no graph pipeline: {exc}") from None
-            self.log.info(f"{engine.model_path.name}: host pipeline ({exc})")
-            return None
-        boxes = ("1x4", f"{min(4, self.max_batch)}x4", f"{self.max_batch}x4")
-        return engine.create_session(composed, {IMAGE_INPUT: IMAGE_PROFILE, BOXES_INPUT: boxes})
+            engine.metadata = ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map)
+        except (ValueError, TypeError) as exc:
+            raise ModelError(f"{path}: bad vitpose metadata ({exc})") from None
+        engine.active_provider = session.get_providers()[0]
+        engine.describe_metadata()
+        return session
+
+    @staticmethod
+    def _open(path, make):
+        try:
+            return make()
+        except Exception as exc:
+            raise ModelError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
+
+    def _no_graph(self, required: bool, reason: str, stale: bool = False):
+        if required:
+            raise ModelError(f"{self.engine.model_path}: no graph pipeline: {reason}")
+        (self.log.warning if stale else self.log.info)(f"{self.engine.model_path.name}: host pipeline ({reason})")
+        return None
 
     def _warm_up(self) -> None:
         """One small run so the first frame does not pay for allocations (and TRT engine loads)."""

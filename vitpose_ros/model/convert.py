@@ -9,7 +9,8 @@ plus ``precision`` (and for INT8 ``quantization``). Then it runs the converted a
 on the same crops (the calibration's, else random input) and prints how far their heatmap peaks
 are apart. fp16 keeps LayerNorm, Softmax and reductions in fp32 (``vitpose_ros.model.precision``,
 for the CUDA provider; TensorRT makes its own fp16 engine). INT8: ``static`` (default when ``--calibration`` is given) is QDQ with calibrated
-activations, ``dynamic`` needs no data; see ``vitpose_ros.model.int8``.
+activations, ``dynamic`` needs no data; see ``vitpose_ros.model.int8``. The converted model gets
+its own graph-pipeline file ``<output stem>_graph.onnx`` (``vitpose_ros.model.compose_graph``).
 """
 from __future__ import annotations
 
@@ -116,6 +117,9 @@ def convert(source, precision: str, output=None, args=None, say=print) -> pathli
         f"in {time.perf_counter() - start:.1f} s")
     mean, worst = peak_shift(source, path, check_batch(source, args))
     say(f"heatmap peaks vs fp32: mean {mean:.2f}, max {worst:.2f} heatmap pixels")
+    from .compose_graph import write_graph_or_say_why
+
+    write_graph_or_say_why(path, say=say)
     return path
 
 

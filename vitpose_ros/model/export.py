@@ -9,7 +9,8 @@ against torch on random input; a max abs difference above 1e-4 fails the export.
 ``--precision fp16|int8`` the checked fp32 file is then converted beside it
 (``<stem>_<precision>.onnx``, options as in ``vitpose_ros.model.convert``): fp16 is what the CUDA
 provider runs with the node's ``fp16``, int8 the name ``precision:=int8`` of the launch files
-looks for.
+looks for. Each model written also gets its graph-pipeline file ``<stem>_graph.onnx`` beside it
+(``vitpose_ros.model.compose_graph``; not for a fixed ``--batch``).
 """
 from __future__ import annotations
 
@@ -37,8 +38,9 @@ class ExportError(RuntimeError):
 
 
 def export_model(model, output: str | pathlib.Path, metadata: ModelMetadata, opset: int = 17,
-                 batch: int | None = None) -> pathlib.Path:
-    """Write ``model`` (a ViTPose in eval mode) to ``output`` with ``metadata``; returns the path."""
+                 batch: int | None = None, graph: bool = True, say=lambda line: None) -> pathlib.Path:
+    """Write ``model`` (a ViTPose in eval mode) to ``output`` with ``metadata``; returns the path.
+    ``graph``: also write the graph pipeline's ``<stem>_graph.onnx`` (``say`` gets one line about it)."""
     import onnx
     import torch
 
@@ -71,6 +73,10 @@ def export_model(model, output: str | pathlib.Path, metadata: ModelMetadata, ops
         onnx.save_model(proto, str(output), save_as_external_data=external,
                         all_tensors_to_one_file=True, location=data_file.name)
     onnx.checker.check_model(str(output))
+    if graph:
+        from .compose_graph import write_graph_or_say_why
+
+        write_graph_or_say_why(output, say=say)
     return output
 
 
@@ -141,7 +147,7 @@ def main(argv=None) -> int:
         imported = load_checkpoint(args.checkpoint, dataset=args.dataset, num_heads=args.num_heads,
                                    image_size=image_size)
         model = build_model(imported.config, imported.state_dict)
-        path = export_model(model, args.output, metadata_for(imported), opset=args.opset, batch=batch)
+        path = export_model(model, args.output, metadata_for(imported), opset=args.opset, batch=batch, say=print)
         diff = onnx_vs_torch(model, path, batch=batch or 2)
     except (CheckpointError, ExportError) as exc:
         return cli_error("vitpose-export", str(exc))

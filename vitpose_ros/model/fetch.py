@@ -6,7 +6,8 @@
 
 Downloads with huggingface_hub (its cache, its progress bars, HF_HUB_OFFLINE / HF_ENDPOINT /
 HF_TOKEN honoured), exports with vitpose_ros.model.export, checks ONNX Runtime against torch like
-the export CLI does, and prints the model's path as the last line. Where the weights come from:
+the export CLI does, writes the graph pipeline's file ``<stem>_graph.onnx`` beside the model
+(vitpose_ros.model.compose_graph), and prints the model's path as the last line. Where the weights come from:
 
     COCO, ViTPose-B       usyd-community/vitpose-base            transformers, Apache-2.0
     COCO, ViTPose-S/L/H   usyd-community/vitpose-plus-<size>     transformers ViTPose++, COCO expert, Apache-2.0
@@ -140,9 +141,11 @@ def export_verified(checkpoint: pathlib.Path, output: pathlib.Path, dataset: str
         progress.update()
         if not diff <= PARITY_TOLERANCE:
             raise FetchError(f"exported ONNX differs from torch by {diff:.3g} (> {PARITY_TOLERANCE}); nothing written")
-        data = staged.with_name(staged.name + ".data")  # ViTPose-H's external weights
-        if data.exists():
-            shutil.move(str(data), str(output.with_name(data.name)))
+        # the model last: its presence means "already there", so everything beside it comes first
+        # (ViTPose-H's external weights, the graph pipeline's file and its weights)
+        for written in sorted(pathlib.Path(scratch).iterdir()):
+            if written != staged:
+                shutil.move(str(written), str(output.with_name(written.name)))
         shutil.move(str(staged), str(output))
     cfg = imported.config
     summary = (f"ViTPose-{cfg.variant} ({imported.source_format}, {imported.dataset}, {cfg.num_keypoints} keypoints, "
@@ -193,6 +196,9 @@ def main(argv=None) -> int:
         if args.precision != "fp32":
             convert_model(fp32_output, args.precision, output)
             print(f"{args.precision} copy of {fp32_output.name} written")
+            from .compose_graph import write_graph_or_say_why
+
+            write_graph_or_say_why(output)
     except (FetchError, CheckpointError, ExportError, PrecisionError) as exc:
         return cli_error("vitpose-fetch", str(exc))
     model_path_arg = "" if fp32_output == default_model_path(args.model, "coco") else f" model_path:={fp32_output}"
