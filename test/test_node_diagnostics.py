@@ -198,6 +198,9 @@ def test_cuda_fallback_starts_says_so_and_warns_in_diagnostics(ros, model):
         assert "[DEBUG]" in debug and "[vitpose]" in debug
         running = [line for line in node.lines if "model tiny.onnx:" in line]
         assert len(running) == 1 and "[WARN]" in running[0]
+        # that is the one line above debug naming the provider that runs
+        assert [line for line in node.lines if "CPUExecutionProvider" in line and "[DEBUG]" not in line
+                and "[vitpose]" in line and "model tiny.onnx:" not in line] == []
         assert "on CPUExecutionProvider (CUDAExecutionProvider was requested but did not load)" in running[0]
         assert "Traceback" not in node.output and "Logging error" not in node.output
         h.wait_for(lambda: h.diagnostics, "diagnostics")

@@ -72,7 +72,8 @@ class PoseEstimator:
                                    padding=padding, max_batch=max_batch)
         self._flip_permutation = self.skeleton.flip_permutation()
         self.last_timings: dict[str, float] = {}
-        self.log.info(f"ONNX Runtime provider: {self.active_provider} (requested "
+        # debug: the node (and infer's JSON) say which provider runs, once
+        self.log.debug(f"ONNX Runtime provider: {self.active_provider} (requested "
                       f"{', '.join(self.engine.requested)}), {self.pipeline} pipeline")
         self._warm_up()
 
