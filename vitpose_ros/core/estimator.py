@@ -21,14 +21,13 @@ import time
 
 import numpy as np
 
+from ..constants import PIPELINES
 from .decode import decode_heatmaps
 from .device_graph import BOXES_INPUT, IMAGE_INPUT, KEYPOINTS_OUTPUT, GraphUnsupported, compose
 from .engine import DEFAULT_ENGINE_CACHE, ModelError, OnnxEngine
 from .metadata import HEATMAP_STRIDE
 from .preprocess import DEFAULT_PADDING, CropBatcher, boxes_to_center_size, check_image, sanitize_boxes
 from .skeletons import get_skeleton
-
-PIPELINES = ("auto", "host", "graph")
 # TensorRT profile of the graph pipeline's image input (H x W x 3): any camera up to 4K
 IMAGE_PROFILE = ("2x2x3", "480x640x3", "2160x3840x3")
 

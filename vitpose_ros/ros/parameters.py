@@ -7,14 +7,9 @@ from __future__ import annotations
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 
+from ..constants import DETECTIONS_TYPES, MODEL_SIZES, NODE_NAME, PRECISIONS, TRACKERS  # noqa: F401 (re-exported)
 from ..core.engine import DEFAULT_ENGINE_CACHE
-from ..core.metadata import PRECISIONS
-from ..core.model_files import MODEL_SIZES, default_model_path, model_dir  # noqa: F401 (re-exported)
-
-NODE_NAME = "vitpose"
-TRACKERS = ("none", "iou")
-DETECTIONS_TYPES = ("vision_msgs", "yolo_msgs")
-DEFAULT_MODEL_DIR = model_dir()  # at import; default_model_path() reads $VITPOSE_MODEL_DIR on each call
+from ..core.model_files import default_model_path, model_dir  # noqa: F401 (re-exported)
 
 
 def _float_range(low, high):
