@@ -30,13 +30,18 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 REGENERATE = "python scripts/doc_tables.py"
 
 
+def _one_line(text) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")  # a pipe would end the table cell
+
+
 def _cell(text) -> str:
-    """Text safe inside a Markdown table cell (pipes escaped, one line)."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Text for a Markdown table cell: one line, pipes escaped, '<' shown rather than taken as HTML."""
+    return _one_line(text).replace("<", "&lt;")
 
 
 def _code(value) -> str:
-    return f"`{_cell(value)}`" if str(value) != "" else '`""`'
+    """A value in a code span (where '<' needs no escape); the empty string shown as ``""``."""
+    return f"`{_one_line(value)}`" if str(value) != "" else '`""`'
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
