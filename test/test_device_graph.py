@@ -1,4 +1,4 @@
-"""Issue 14: the device-side pipeline (one ONNX graph: crop, normalise, network, decode) gives the
+"""The device-side pipeline (one ONNX graph: crop, normalise, network, decode) gives the
 host pipeline's keypoints; the protobuf writer behind it writes valid ONNX; provider probing."""
 import logging
 import pathlib

@@ -1,4 +1,4 @@
-"""Issue 4: stamp pairing rules, without ROS."""
+"""Stamp pairing rules, without ROS."""
 from vitpose_ros.ros.sync import StampSync
 
 MS = 1_000_000

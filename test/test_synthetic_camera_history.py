@@ -1,4 +1,4 @@
-"""Issue 16: the synthetic camera runs for hours without a per-frame history that grows."""
+"""The synthetic camera runs for hours without a per-frame history that grows."""
 import time
 
 import pytest

@@ -12,7 +12,7 @@ Two pipelines give the same keypoints (test/test_device_graph.py holds them to i
   graph  one ONNX graph does all of it on the provider (device_graph): the host uploads the
          uint8 image and the crop boxes and gets keypoints back
 ``auto`` takes ``graph`` when a GPU provider (TensorRT, CUDA) is the first choice, else ``host``,
-which is the faster of the two on CPU (README, "Device-side pipeline").
+which is the faster of the two on CPU (figures: docs/benchmarks.md; the pipelines: docs/gpu.md).
 """
 from __future__ import annotations
 
