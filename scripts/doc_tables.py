@@ -83,13 +83,18 @@ def parameters_table() -> str:
     return _table(["parameter", "default", "range", "change", "what it does"], rows)
 
 
-def demo_launch_arguments_table() -> str:
-    # demo.launch.py imports launch (a ROS install); its ARGUMENTS list is a literal, so read it.
+def demo_launch_arguments() -> list[tuple[str, str, str]]:
+    """ARGUMENTS of launch/demo.launch.py: (name, default, description). Read from the source, not
+    imported: the launch file imports launch, which needs a ROS install."""
     tree = ast.parse((REPO / "launch" / "demo.launch.py").read_text())
-    arguments = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-                     and any(getattr(target, "id", None) == "ARGUMENTS" for target in node.targets))
+    return next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                and any(getattr(target, "id", None) == "ARGUMENTS" for target in node.targets))
+
+
+def demo_launch_arguments_table() -> str:
     return _table(["argument", "default", "what it does"],
-                  [[f"`{name}`", _code(default), _cell(description)] for name, default, description in arguments])
+                  [[f"`{name}`", _code(default), _cell(description)]
+                   for name, default, description in demo_launch_arguments()])
 
 
 REGIONS = {

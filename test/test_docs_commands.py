@@ -9,8 +9,8 @@
   its nodes, and every inline `name:=value` names a real launch argument or parameter;
 - every console script in setup.py points at a real `main`; docs/architecture.md lists every module.
 """
-import ast
 import importlib
+import importlib.util
 import json
 import os
 import pathlib
@@ -176,10 +176,10 @@ def _camera_parameters() -> set[str]:
 
 
 def _demo_arguments() -> set[str]:
-    tree = ast.parse((REPO / "launch" / "demo.launch.py").read_text())
-    arguments = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-                     and any(getattr(target, "id", None) == "ARGUMENTS" for target in node.targets))
-    return {name for name, _, _ in arguments}
+    spec = importlib.util.spec_from_file_location("doc_tables", REPO / "scripts" / "doc_tables.py")
+    doc_tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(doc_tables)
+    return {name for name, _, _ in doc_tables.demo_launch_arguments()}
 
 
 def _known_names() -> dict[str, set[str]]:
