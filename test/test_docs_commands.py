@@ -168,6 +168,15 @@ def test_documented_evaluate_runs(flags):
     assert max(scores) > 0.5  # the shipped model finds synthetic people
 
 
+def test_documented_demo_runs_through_ros(tmp_path):
+    argv = documented_command("python -m vitpose_ros.synthetic.demo", "--frames", "--output")
+    result = _run(argv, tmp_path, frames="5")
+    through = re.search(r"(\d+)/5 frames through ROS", result.stdout)  # a busy node drops frames by design
+    assert through and int(through.group(1)) >= 1, result.stdout[-1500:]
+    output = tmp_path / argv[argv.index("--output") + 1]
+    assert (output / "demo_frame.png").is_file() and (output / "demo.mp4").is_file()
+
+
 # -- launch arguments and parameters named in the docs exist -------------------------------------
 
 def _camera_parameters() -> set[str]:
