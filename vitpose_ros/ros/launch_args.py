@@ -11,8 +11,8 @@ import pathlib
 import re
 import sys
 
-from ..constants import (DETECTIONS_TYPES, MODEL_SIZES, NODE_NAME, PACKAGE_NAME, PIPELINES,  # noqa: F401
-                         PRECISIONS, PROVIDERS, TRACKERS)
+from ..constants import (DEFAULT_PROVIDERS, DETECTIONS_TYPES, MODEL_SIZES, NODE_NAME, PACKAGE_NAME,  # noqa: F401
+                         PIPELINES, PRECISIONS, PROVIDERS, TRACKERS)
 
 EXECUTABLE = "pose_node"
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
@@ -38,7 +38,7 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
     ("camera_info", "/camera/camera_info", "Camera info topic (sensor_msgs/CameraInfo) for placing the RViz markers."),
     ("compressed", "false", "Subscribe to <image>/compressed (sensor_msgs/CompressedImage) instead of the raw image."),
     ("use_detections", "true", "Estimate poses in the detected person boxes; false: the whole frame is one person."),
-    ("providers", "tensorrt,cuda,cpu", "Comma-separated ONNX Runtime execution providers, best first, from "
+    ("providers", ",".join(DEFAULT_PROVIDERS), "Comma-separated ONNX Runtime execution providers, best first, from "
                                        "tensorrt, cuda, cpu; unavailable ones are skipped."),
     ("fp16", "true", "Run the network in fp16: TensorRT builds an fp16 engine, CUDA loads <model>_fp16.onnx "
                      "(made by vitpose-convert) when it exists."),
