@@ -252,3 +252,29 @@ def test_the_architecture_page_lists_every_module():
     for path in sorted((REPO / "vitpose_ros").rglob("*.py")):
         if path.name != "__init__.py":
             assert f"  {path.name} " in tree, f"docs/architecture.md's module list lacks {path.relative_to(REPO)}"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", ""))
+    return text.replace(" ", "-")
+
+
+def test_links_between_the_docs_resolve():
+    links = []
+    for path in MARKDOWN:
+        for target in re.findall(r"\]\(([^)\s]+)\)", CODE_BLOCK.sub("", path.read_text())):
+            if not re.match(r"[a-z]+://", target):
+                links.append((path, target))
+    assert len(links) >= 20
+    broken = []
+    for path, target in links:
+        file_part, _, anchor = target.partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        if not linked.exists():
+            broken.append((path.name, target))
+        elif anchor:
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(), re.MULTILINE)
+            if anchor not in {_slug(h) for h in headings}:
+                broken.append((path.name, target))
+    assert not broken, f"links to files or headings that do not exist: {broken}"
