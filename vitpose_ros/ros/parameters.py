@@ -9,7 +9,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 
 from ..constants import DEFAULT_PROVIDERS, DETECTIONS_TYPES, MODEL_SIZES, NODE_NAME, PRECISIONS, TRACKERS  # noqa: F401
 from ..core.engine import DEFAULT_ENGINE_CACHE
-from ..core.model_files import default_model_path, model_dir  # noqa: F401 (re-exported)
+from ..core.model_files import default_model_path  # noqa: F401 (re-exported for the node)
 
 
 def _float_range(low, high):
