@@ -42,7 +42,7 @@ setup(
             "vitpose-evaluate = vitpose_ros.synthetic.evaluate:main",
             "vitpose-demo = vitpose_ros.synthetic.demo:main",
             "pose_node = vitpose_ros.ros.node:main",
-            "synthetic_camera = vitpose_ros.ros.synthetic_camera:main",
+            "synthetic_camera = vitpose_ros.synthetic.camera_node:main",
             "fetch = vitpose_ros.model.fetch:main",  # ros2 run vitpose_ros fetch --model b
         ],
     },

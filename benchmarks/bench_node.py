@@ -7,9 +7,10 @@ A real PoseNode (random-weight model of the given variant, CPU) with a real subs
 times (medians): conversion (Image -> RGB array, detections -> boxes), sync (pairing by stamp),
 publishing keypoints + markers, and PoseEstimator.estimate alone; then the shell's share as time
 and as a ratio to estimate. Target: the ROS shell adds <= 5 % and <= 3 ms. Then the robot outputs
-(issue 15) per frame: tracking (PoseNode.person_ids), One Euro smoothing (PoseNode.smooth) and the
+per frame: tracking (PoseNode.person_ids), One Euro smoothing (PoseNode.smooth) and the
 depth lookup (PoseNode._keypoints_3d: 16UC1 Image -> metres, per-joint window medians,
-back-projection) plus building the keypoints_3d cloud. Target: < 1 ms at 10 persons. Not a test.
+back-projection) plus building the keypoints_3d cloud. Target: < 1 ms at 10 persons. Not a test;
+docs/benchmarks.md records runs.
 """
 from __future__ import annotations
 

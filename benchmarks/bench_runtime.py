@@ -12,7 +12,7 @@ times transformers' VitPoseImageProcessor + VitPoseForPoseEstimation on the same
 instead, per model and batch (default 1, 4, 16): host-path e2e, graph-path e2e, the bare network
 run, graph e2e / bare and graph e2e / host e2e, the three timed in turn within each repeat
 (``--statistic min`` reports the best of the repeats, steadier where others share the machine).
-Not a test: figures vary with the machine; the README records one run.
+Not a test: figures vary with the machine; docs/benchmarks.md records runs with their machines.
 
     python benchmarks/bench_runtime.py --precision fp32 int8 [--int8 dynamic static] [--batches 1 4 8]
 
@@ -65,7 +65,7 @@ def model_gflops(cfg) -> float:
 
 
 def gemm_roofline_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Best fp32 GEMM rate of this machine, via ONNX Runtime's MatMul (the kernels the model uses)."""
+    """Best fp32 GEMM rate of the machine it runs on, via ONNX Runtime's MatMul (the kernels the model uses)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 

@@ -6,8 +6,8 @@ Ground-truth keypoints of the camera's animated people plus Gaussian pixel noise
 estimator (``vitpose_ros.synthetic.smoothing_eval``). For the node's default filter (One Euro,
 trend form) and the plain One Euro filter with its textbook-style settings it prints, per frame
 rate: jitter (acceleration error, px) raw and smoothed and their ratio, PCK@0.05 raw and smoothed
-and the drop, pooled over the scenes, and the worst scene's ratio and drop. Target (issue 15):
-jitter at least 2x lower, PCK@0.05 at most 0.01 lower.
+and the drop, pooled over the scenes, and the worst scene's ratio and drop. Target:
+jitter at least 2x lower, PCK@0.05 at most 0.01 lower. docs/benchmarks.md records a run.
 """
 from __future__ import annotations
 

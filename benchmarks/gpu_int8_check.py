@@ -6,7 +6,7 @@ their keypoints match the CPU provider's?
 Random-weight ViT-S and ViT-B, their dynamic and static INT8 copies, one 640x480 frame with 4
 persons; per model and pipeline: the provider that runs, the median of 10 ``estimate`` calls, and
 the median keypoint shift and largest score difference against the CPU provider on the same input.
-The README ("INT8 for CPU-only robots") records one run on an H200 with the CUDA provider.
+docs/benchmarks.md ("INT8 on the CUDA provider") records a run.
 """
 import argparse
 import pathlib

@@ -75,7 +75,7 @@ def run_soak(frames: int, rate: float = 15.0, people: int = 4, report_every: int
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import PointCloud2
 
-    from vitpose_ros.ros.synthetic_camera import SyntheticCamera
+    from vitpose_ros.synthetic.camera_node import SyntheticCamera
     from vitpose_ros.synthetic import demo_model_path
 
     namespace = f"/soak_{os.getpid()}"

@@ -1,4 +1,4 @@
-"""Issue 3: the infer and build_engine command lines, run for real."""
+"""The infer and build_engine command lines, run for real."""
 import json
 import subprocess
 import sys

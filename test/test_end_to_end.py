@@ -1,4 +1,4 @@
-"""Issue 5: a keypoint survives the whole path: render -> Image/Detection2DArray -> node -> /pose/keypoints.
+"""A keypoint survives the whole path: render -> Image/Detection2DArray -> node -> /pose/keypoints.
 
 Uses the shipped demo model (trained here on synthetic people) on held-out seeds.
 """
@@ -35,7 +35,7 @@ def test_pck_through_ros_equals_offline_evaluation(through_ros):
     offline = offline_results(demo_model_path(), result.frame_indices)
     assert result.accuracy["persons"] == offline["persons"] > 0
     assert abs(result.accuracy["pck@0.05"] - offline["pck@0.05"]) <= 0.01
-    # The issue's floor; the shipped model reaches PCK@0.05 ~0.89 on held-out scenes
+    # The accuracy floor the demo model must clear; the shipped model reaches PCK@0.05 ~0.89 on held-out scenes
     # (vitpose_ros/synthetic/models/README.md). It catches a broken model or a lossy coordinate path.
     assert result.accuracy["pck@0.05"] >= 0.80
 
@@ -53,7 +53,7 @@ def test_demo_writes_video_and_png(through_ros):
 
 
 def test_int8_demo_through_ros_scores_like_fp32():
-    """Issue 17: the shipped INT8 demo model through ROS, against fp32 offline on the same frames."""
+    """The shipped INT8 demo model through ROS, against fp32 offline on the same frames."""
     result = run_demo(frames=8, rate=4.0, mode="held_out", providers=("cpu",), precision="int8", say=lambda line: None)
     assert result.model == "vitpose_synthetic_coco_int8.onnx (int8)"
     assert len(result.frame_indices) >= 6

@@ -1,4 +1,4 @@
-"""Issue 15 through real ROS 2: synthetic camera with depth -> pose node -> /pose/keypoints_3d and ids.
+"""Robot outputs through real ROS 2: synthetic camera with depth -> pose node -> /pose/keypoints_3d and ids.
 
 The camera films two people crossing at 3.0 and 4.5 m (detections listed left to right, so rows
 swap as they pass, and without detector ids: the node's tracker must tell them apart) and

@@ -1,4 +1,4 @@
-"""Issue 16: `python -m vitpose_ros.model.fetch` through the real huggingface_hub code path, offline.
+"""`python -m vitpose_ros.model.fetch` through the real huggingface_hub code path, offline.
 
 Each test fills a Hugging Face cache (HF_HUB_CACHE) with a small random checkpoint laid out as the
 hub stores the published repository (models--ORG--NAME/refs/main + snapshots/<commit>/...), then

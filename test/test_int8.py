@@ -1,4 +1,4 @@
-"""Issue 17: INT8 models (dynamic and static QDQ), their converter CLIs, and what the runtime sees."""
+"""INT8 models (dynamic and static QDQ), their converter CLIs, and what the runtime sees."""
 import json
 import pathlib
 

@@ -1,4 +1,4 @@
-"""Issue 17 through ROS: precision:=int8 picks the INT8 sibling and diagnostics name the precision
+"""INT8 through ROS: precision:=int8 picks the INT8 sibling and diagnostics name the precision
 (the INT8 demo through ROS: test_end_to_end.py)."""
 import os
 import subprocess

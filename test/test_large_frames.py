@@ -1,4 +1,4 @@
-"""Issue 16: best-effort 640x480 and 1280x720 rgb8 frames from another process reach the pose node.
+"""Best-effort 640x480 and 1280x720 rgb8 frames from another process reach the pose node.
 
 A camera process publishes with sensor-data QoS at 10 Hz; the pose node runs in a third process
 with the Fast DDS profile pose.launch.py applies (config/fastdds_large_frames.xml, given to the

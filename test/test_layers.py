@@ -2,8 +2,9 @@
 
     core       numpy, OpenCV, onnxruntime (+ the standard library) and nothing else
     model      + torch, onnx, safetensors; never rclpy or message packages
-    ros        rclpy and messages; never torch
+    ros        rclpy and messages; never torch, never the demo (synthetic)
     synthetic  the demo; its renderer alone imports like core
+    constants  (vitpose_ros/constants.py) the shared names: standard library only, any layer may read it
 
 Two checks: a static one over every import statement (lazy ones inside functions included), and
 a dynamic one that imports the layer in a fresh interpreter and looks at sys.modules.
@@ -25,9 +26,10 @@ ALLOWED = {
     "model": {"numpy", "cv2", "onnxruntime", "torch", "onnx", "safetensors", "onnxconverter_common",
               "huggingface_hub", "tqdm"},
 }
-# The layers each layer may import from inside vitpose_ros.
-ALLOWED_LAYERS = {"core": {"core"}, "model": {"core", "model"}, "ros": {"core", "ros", "synthetic"},
-                  "synthetic": {"core", "model", "ros", "synthetic"}}
+# The layers each layer may import from inside vitpose_ros (every one may read vitpose_ros.constants).
+ALLOWED_LAYERS = {"core": {"core", "constants"}, "model": {"core", "model", "constants"},
+                  "ros": {"core", "ros", "constants"},
+                  "synthetic": {"core", "model", "ros", "synthetic", "constants"}}
 
 
 def _imports(path: pathlib.Path, layer: str):
@@ -68,6 +70,11 @@ def test_layer_imports_only_allowed_layers(layer):
     assert not bad, f"{layer} reaches into layers it must not: {bad}"
 
 
+def test_constants_import_nothing_but_the_standard_library():
+    imported = list(_imports(PACKAGE / "constants.py", "constants"))
+    assert all(module in STDLIB for module, _ in imported), imported
+
+
 def test_ros_layer_never_imports_torch():
     bad = [f.relative_to(PACKAGE).as_posix() for f in _layer_files("ros")
            if any(module == "torch" for module, _ in _imports(f, "ros"))]
@@ -97,6 +104,19 @@ def test_runtime_imports_pull_in_neither_torch_nor_ros(statement):
     loaded = _modules_after_import(statement)
     assert "torch" not in loaded
     assert not {m for m in loaded if _is_ros(m)}, statement
+
+
+@pytest.mark.parametrize("module", ["vitpose_ros.ros.node", "vitpose_ros.ros.launch_args"])
+def test_ros_layer_loads_no_demo_module(module):
+    code = f"import sys, {module}; print('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert not [name for name in out.split() if name.startswith("vitpose_ros.synthetic")], module
+
+
+def test_launch_logic_loads_no_runtime():
+    # launch files import launch_args and the shared constants; they must start without the runtime
+    loaded = _modules_after_import("import vitpose_ros.ros.launch_args, vitpose_ros.constants")
+    assert not loaded & {"numpy", "cv2", "onnxruntime", "torch", "rclpy"}, loaded
 
 
 def test_model_layer_pulls_in_no_ros():

@@ -1,4 +1,4 @@
-"""Issue 2: checkpoint import (every format) and ONNX export, against transformers' ViTPose."""
+"""Checkpoint import (every format) and ONNX export, against transformers' ViTPose."""
 import json
 import subprocess
 import sys

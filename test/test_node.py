@@ -1,4 +1,4 @@
-"""Issue 4: the pose node through real rclpy + Fast DDS, with the real (test-support) vision_msgs."""
+"""The pose node through real rclpy + Fast DDS, with the real (test-support) vision_msgs."""
 import os
 import subprocess
 import sys

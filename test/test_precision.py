@@ -1,4 +1,4 @@
-"""Issue 14: fp16 copies of exported models (export --precision fp16, vitpose_ros.model.convert)."""
+"""fp16 copies of exported models (export --precision fp16, vitpose_ros.model.convert)."""
 import shutil
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""ROS-free parts of the robot outputs: ids (detector ids, tracker), One Euro smoothing, depth -> 3D joints,
+"""Robot outputs, ROS-free parts: ids (detector ids, tracker), One Euro smoothing, depth -> 3D joints,
 and the PointCloud2 / depth Image conversions they travel in."""
 import numpy as np
 import pytest

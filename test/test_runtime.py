@@ -1,4 +1,4 @@
-"""Issue 3: pre-processing, decoding, engine and estimator."""
+"""Pre-processing, decoding, engine and estimator."""
 import logging
 
 import numpy as np

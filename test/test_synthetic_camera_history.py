@@ -1,4 +1,4 @@
-"""Issue 16: the synthetic camera runs for hours without a per-frame history that grows."""
+"""The synthetic camera runs for hours without a per-frame history that grows."""
 import time
 
 import pytest
@@ -7,7 +7,7 @@ from rclpy.parameter import Parameter
 
 import numpy as np
 
-from vitpose_ros.ros.synthetic_camera import STAMP_HISTORY, AnimatedPeople, SyntheticCamera
+from vitpose_ros.synthetic.camera_node import STAMP_HISTORY, AnimatedPeople, SyntheticCamera
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""Issue 5: training smoke test, metrics on hand-made cases."""
+"""Training smoke test, metrics on hand-made cases."""
 import numpy as np
 import pytest
 import torch

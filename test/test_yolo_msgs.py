@@ -1,4 +1,4 @@
-"""Issue 16: yolo_ros input (detections_type: yolo_msgs) through real rclpy + Fast DDS, with the
+"""yolo_ros input (detections_type: yolo_msgs) through real rclpy + Fast DDS, with the
 test-support yolo_msgs (test/support/yolo_msgs, built by scripts/setup_env.sh), and the node
 starting without yolo_msgs when it is not selected."""
 import os

@@ -6,9 +6,12 @@ The package is split by what each layer may import (``test/test_layers.py`` enfo
                            skeletons, drawing; the `infer` and `build_engine` CLIs
     vitpose_ros.model      + torch: the ViTPose network, checkpoint import, ONNX export (CLI)
     vitpose_ros.ros        + rclpy and message packages: the pose node, conversions, markers,
-                           stamp sync, diagnostics, launch-argument logic, the synthetic camera
-    vitpose_ros.synthetic  the demo: synthetic-people renderer, training, evaluation, the demo
-                           runner and the shipped demo model
+                           stamp sync, diagnostics, launch-argument logic; never the demo
+    vitpose_ros.synthetic  the demo: synthetic-people renderer, its camera node, training,
+                           evaluation, the demo runner and the shipped demo model
+
+``vitpose_ros.constants`` holds the names they share (standard library only). docs/architecture.md
+has the picture and every module.
 
 The public names below are imported on first use, so ``import vitpose_ros`` costs nothing and
 never pulls in torch or rclpy.

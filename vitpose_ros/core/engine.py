@@ -134,9 +134,9 @@ def _parse_provider_names(providers) -> list[str]:
 def int8_provider_advice(precision: str, provider: str) -> str | None:
     """Why an INT8 model should not run on the CUDA provider (None where it is fine).
 
-    Measured on an H200 (README, "INT8 for CPU-only robots"): the CUDA provider dequantizes QDQ
-    models (static INT8: 0.6-0.8x fp32's speed) and runs dynamic INT8's MatMuls on the CPU
-    (0.04-0.24x). TensorRT fuses QDQ into INT8 kernels, the CPU provider has integer GEMMs."""
+    The CUDA provider dequantizes QDQ models and runs float kernels, and runs dynamic INT8's
+    MatMuls on the CPU, so both are slower than fp32 there (figures: docs/benchmarks.md). TensorRT
+    fuses QDQ into INT8 kernels and the CPU provider has integer GEMMs: INT8 belongs there."""
     if precision == "int8" and provider == "cuda":
         return ("INT8 runs slower than fp32 on the CUDA provider (it dequantizes QDQ and runs dynamic INT8 "
                 "MatMuls on the CPU); INT8 is for CPU-only robots and TensorRT: use the fp32 model "

@@ -15,7 +15,7 @@ Two pipelines give the same keypoints (test/test_device_graph.py holds them to i
          fetched, loaded by path
 ``auto`` takes ``graph`` when a GPU provider (TensorRT, CUDA) is the first choice and the graph
 file is there and fits the network, else ``host`` (one log line naming the command that writes
-the file); ``host`` is the faster of the two on CPU (README, "Device-side pipeline"). ``graph``
+the file); ``host`` is the faster of the two on CPU (figures: docs/benchmarks.md; the pipelines: docs/gpu.md). ``graph``
 without a fitting file is a ModelError naming that command.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from ..constants import PIPELINES
 from .decode import decode_heatmaps
 from .content_hash import model_digest
 from .device_graph import (BOXES_INPUT, DECODE_METHODS, IMAGE_INPUT, KEYPOINTS_OUTPUT, compose_command,
@@ -33,8 +34,6 @@ from .engine import DEFAULT_ENGINE_CACHE, ModelError, OnnxEngine, _first_line, r
 from .metadata import ModelMetadata
 from .preprocess import DEFAULT_PADDING, CropBatcher, boxes_to_center_size, check_image, sanitize_boxes
 from .skeletons import get_skeleton
-
-PIPELINES = ("auto", "host", "graph")
 # TensorRT profile of the graph pipeline's image input (H x W x 3): any camera up to 4K
 IMAGE_PROFILE = ("2x2x3", "480x640x3", "2160x3840x3")
 

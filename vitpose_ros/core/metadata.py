@@ -9,6 +9,8 @@ import json
 import pathlib
 from dataclasses import dataclass
 
+from ..constants import PRECISIONS  # re-exported; a converted model sits beside its source as <stem>_<precision>.onnx
+
 INPUT_NAME = "input"
 OUTPUT_NAME = "heatmaps"
 HEATMAP_STRIDE = 4  # heatmaps are 1/4 of the input size
@@ -16,10 +18,6 @@ HEATMAP_STRIDE = 4  # heatmaps are 1/4 of the input size
 DARK_KERNEL = 11  # ViTPose configs' modulate_kernel, paired with their sigma-2 targets
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-# Numeric precision of a model file's weights/compute. Inputs and outputs stay float32 in all of
-# them. A converted model sits beside its fp32 source as <stem>_<precision>.onnx.
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def precision_model_path(fp32_path, precision: str) -> pathlib.Path:

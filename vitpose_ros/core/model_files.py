@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import pathlib
 
-MODEL_SIZES = ("s", "b", "l", "h")
+from ..constants import MODEL_SIZES  # noqa: F401 (re-exported)
+
 MODEL_DIR_VARIABLE = "VITPOSE_MODEL_DIR"
 FETCH_MODULE = "vitpose_ros.model.fetch"
 

@@ -14,10 +14,9 @@ last value (the filter's trend form, Holt's double exponential smoothing with On
     x_hat  = x_pred + alpha(min_cutoff + beta * |v_hat_prev|) * (x - x_pred)
     v_hat  = low-pass((x_hat - x_hat_prev) / dt, d_cutoff)
 
-Steady motion then passes without lag, so the cut-off can sit much lower: on the synthetic camera
-with 2 px noise (``synthetic.smoothing_eval``, 10 scenes) the plain filter could not cut jitter 2x
-without losing more than 0.01 PCK@0.05 at 15 fps; the trend form cuts it 2.2x at 15 fps and 3.4x
-at 30 fps with PCK unchanged or better (README, "Identities, smoothing and 3D").
+Steady motion then passes without lag, so the cut-off can sit much lower than the plain filter's
+without losing accuracy on fast motion (``synthetic.smoothing_eval`` measures both; figures:
+docs/benchmarks.md, "Keypoint smoothing").
 
 State is kept per person id and keypoint; a keypoint restarts from its raw value after its score
 fell below the threshold, and a person's state is dropped when the person is missing from a frame

@@ -30,9 +30,6 @@ PARITY_TOLERANCE = 1e-4
 EXTERNAL_DATA_THRESHOLD = 1_800_000_000
 
 
-EXPORT_PRECISIONS = ("fp32", "fp16")
-
-
 class ExportError(RuntimeError):
     pass
 

@@ -9,7 +9,7 @@
   sees. Activations are symmetric int8 with zero point 0: ONNX Runtime's CPU provider fuses the
   pairs into integer kernels and TensorRT takes the file as an explicitly quantized network.
 
-What is quantized by default (measured on the shipped demo model, table in README.md "INT8"):
+What is quantized by default (accuracy of each choice on the shipped demo model: docs/models.md, "INT8"):
 the weight MatMuls of the transformer blocks and the heatmap head. ONNX Runtime's CPU provider has
 no integer ConvTranspose kernel, so the head's deconvolutions are first rewritten as equivalent
 MatMuls (``subpixel``), which then take the same integer GEMMs as the blocks. LayerNorm, Softmax,
@@ -36,7 +36,7 @@ from ..core.metadata import INPUT_NAME, ModelMetadata, precision_model_path
 from .subpixel import rewrite_deconvolutions
 
 MODES = ("dynamic", "static")
-# Which parts of the network may be quantized (see module docstring; README has the measurements).
+# Which parts of the network may be quantized (see module docstring; docs/models.md has the measurements).
 PARTS = ("blocks", "attention", "patch_embed", "head")
 DEFAULT_PARTS = ("blocks", "head")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff")

@@ -45,7 +45,7 @@ def convert_fp16(model):
     return converted
 
 
-# precision -> converter of an fp32 ModelProto; "int8" joins here (issue 17)
+# precision -> converter of an fp32 ModelProto (int8 needs calibration options: model.int8, via convert.py)
 CONVERTERS = {"fp16": convert_fp16}
 
 

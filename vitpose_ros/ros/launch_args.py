@@ -17,18 +17,13 @@ import pathlib
 import re
 import sys
 
-PACKAGE_NAME = "vitpose_ros"
-NODE_NAME = "vitpose"  # the same as vitpose_ros.ros.parameters.NODE_NAME (not imported: that needs rclpy)
+from ..constants import (DEFAULT_PROVIDERS, DETECTIONS_TYPES, MODEL_SIZES, NODE_NAME, PACKAGE_NAME,  # noqa: F401
+                         PIPELINES, PRECISIONS, PROVIDERS, TRACKERS)
+
 EXECUTABLE = "pose_node"
-MODEL_SIZES = ("s", "b", "l", "h")
-PRECISIONS = ("fp32", "fp16", "int8")  # vitpose_ros.core.metadata.PRECISIONS (not imported: core loads onnxruntime)
-PROVIDERS = ("tensorrt", "cuda", "cpu")
-PIPELINES = ("auto", "host", "graph")  # = vitpose_ros.core.estimator.PIPELINES
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
-DETECTIONS_TYPES = ("vision_msgs", "yolo_msgs")  # the same as parameters.DETECTIONS_TYPES
 RVIZ_CONFIG = "pose.rviz"
 RVIZ_CONFIG_3D = "pose_3d.rviz"  # with depth: 3D skeletons and the depth image
-TRACKERS = ("none", "iou")  # the same as vitpose_ros.ros.parameters.TRACKERS
 FASTDDS_PROFILE = "fastdds_large_frames.xml"  # in config/: camera frames between processes
 # Fast DDS 3 (Kilted and later) reads the first, Fast DDS 2 (Humble, Jazzy) the second; setting
 # the old one on Fast DDS 3 draws a deprecation warning, so only the distribution's own is set.

@@ -7,14 +7,9 @@ from __future__ import annotations
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 
+from ..constants import DEFAULT_PROVIDERS, DETECTIONS_TYPES, MODEL_SIZES, NODE_NAME, PRECISIONS, TRACKERS  # noqa: F401
 from ..core.engine import DEFAULT_ENGINE_CACHE
-from ..core.metadata import PRECISIONS
-from ..core.model_files import MODEL_SIZES, default_model_path, model_dir  # noqa: F401 (re-exported)
-
-NODE_NAME = "vitpose"
-TRACKERS = ("none", "iou")
-DETECTIONS_TYPES = ("vision_msgs", "yolo_msgs")
-DEFAULT_MODEL_DIR = model_dir()  # at import; default_model_path() reads $VITPOSE_MODEL_DIR on each call
+from ..core.model_files import default_model_path  # noqa: F401 (re-exported for the node)
 
 
 def _float_range(low, high):
@@ -31,7 +26,7 @@ PARAMETERS = {
     "model_size": ("b", "ViTPose size s|b|l|h, picks the default model file", {"read_only": True}),
     "precision": ("fp32", f"model precision {'|'.join(PRECISIONS)}; with model_path empty picks vitpose_<model_size>_coco_<precision>.onnx "
                           "(fp32: vitpose_<model_size>_coco.onnx); the model's own metadata decides what runs", {"read_only": True}),
-    "providers": (["tensorrt", "cuda", "cpu"], "ONNX Runtime execution providers, best first; unavailable ones are skipped", {"read_only": True}),
+    "providers": (list(DEFAULT_PROVIDERS), "ONNX Runtime execution providers, best first; unavailable ones are skipped", {"read_only": True}),
     "fp16": (True, "run the network in fp16: TensorRT builds an fp16 engine; CUDA loads <model stem>_fp16.onnx beside the model (vitpose-convert makes it)", {"read_only": True}),
     "pipeline": ("auto", "auto|host|graph: graph crops, normalises and decodes on the provider (one ONNX graph); host does that with OpenCV/numpy; auto: graph on TensorRT/CUDA, host on CPU", {"read_only": True}),
     "engine_cache_dir": ("", f"TensorRT engine cache folder; empty: {DEFAULT_ENGINE_CACHE}", {"read_only": True}),

@@ -14,8 +14,9 @@ they are imported only by their own modules (``vitpose_ros.synthetic.train``, ``
               its docstring is the data contract (image, keypoints, visibility, boxes)
     depth_scenes  the same people in metres: known distances, a depth image, two people crossing
 
-Beside the renderer: train, evaluate, smoothing_eval (jitter vs accuracy of keypoint smoothing),
-demo (camera + pose node through ROS 2) and models/ (the shipped demo model).
+Beside the renderer: camera_node (a ROS node that films these people), train, evaluate,
+smoothing_eval (jitter vs accuracy of keypoint smoothing), demo (camera + pose node through ROS 2)
+and models/ (the shipped demo model).
 """
 import pathlib
 

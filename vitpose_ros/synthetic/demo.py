@@ -61,7 +61,7 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
     from ..ros.conversions import detections_to_boxes, ids_from_cloud, keypoints_3d_from_cloud, keypoints_from_cloud
     from ..ros.node import PoseNode, stamp_ns
     from . import demo_model_path
-    from ..ros.synthetic_camera import SyntheticCamera
+    from .camera_node import SyntheticCamera
 
     model_path = pathlib.Path(model_path) if model_path else demo_model_path(precision=precision)
     context = rclpy.Context()  # our own: callers may have a default context running

@@ -21,7 +21,7 @@ def smoothing_figures(frames: int = 90, rate: float = 15.0, noise_px: float = 2.
                       width: int = 640, height: int = 480, **smoother_options) -> dict:
     """Jitter (px) and PCK@0.05 of the noisy and the smoothed keypoints of one scene;
     ``smoother_options`` go to ``KeypointSmoother`` (default: the node's defaults)."""
-    from ..ros.synthetic_camera import AnimatedPeople  # the camera's own animation (imports rclpy)
+    from .camera_node import AnimatedPeople  # the camera's own animation (imports rclpy)
 
     rng = np.random.default_rng(seed + 1)
     scene = AnimatedPeople(seed, people, width, height)

@@ -267,7 +267,7 @@ def _step(model, forward, optimizer, images, targets, weights, device, bf16: boo
     """One optimiser step on the visibility-weighted heatmap MSE, gradients clipped to norm 1."""
     import torch
 
-    # bf16 autocast: about 1.4x faster on CPUs with AVX512-BF16; the loss stays fp32
+    # bf16 autocast: faster on CPUs with AVX512-BF16 and on GPUs; the loss stays fp32
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         output = forward(images)
     per_joint = ((output.float() - targets) ** 2).mean(dim=(2, 3))
@@ -296,9 +296,8 @@ def _save_and_export(model, cfg, dark_kernel, args, out_dir):
 
 
 def _compiled(model, batch, bf16, say):
-    """``torch.compile`` of the model: fuses the many small element-wise ops around the matmuls
-    (forward + backward of the model alone 1.25x faster on a 2-core CPU, the whole training step
-    about 1.1x) after a one-off compile of about a minute. One probe step at the training batch
+    """``torch.compile`` of the model: fuses the many small element-wise ops around the matmuls, so
+    steps run faster after a one-off compile of about a minute. One probe step at the training batch
     size compiles forward and backward up front; the model's weights and BatchNorm statistics are
     restored after it, so the run itself is unchanged. Falls back to eager, with one line, where
     the backend cannot compile (no C++ compiler, ...)."""
@@ -373,7 +372,7 @@ def parse_args(argv=None):
     parser.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AVX512-BF16 CPUs and GPUs)")
     parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the model (about 1.1x faster steps after a ~1 min compile)")
+                        help="torch.compile the model (faster steps after a one-off compile of about a minute)")
     parser.add_argument("--init-from", help="start from this checkpoint (same architecture) instead of random weights")
     return parser.parse_args(argv)
 

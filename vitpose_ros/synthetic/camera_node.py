@@ -1,6 +1,7 @@
 """A camera that films synthetic people: Image + CameraInfo + Detection2DArray (+ ground truth).
 
     ros2 run vitpose_ros synthetic_camera --ros-args -p rate:=10.0 -p num_people:=2
+    python -m vitpose_ros.synthetic.camera_node --ros-args -p rate:=10.0
 
 Publishes camera/image_raw, camera/camera_info, detections (class "person", the renderer's boxes)
 and synthetic/ground_truth (PointCloud2 like /pose/keypoints, third field = visibility 0/1/2, id =
@@ -23,11 +24,12 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
-from .. import synthetic
 from ..core.depth import Intrinsics
-from ..synthetic.depth_scenes import CrossingPeople, SceneFrame, focal_length, render_people
-from .conversions import (boxes_to_detections, depth_to_image, keypoints_3d_to_cloud, keypoints_to_cloud,
-                          rgb_to_image)
+from ..ros.conversions import (boxes_to_detections, depth_to_image, keypoints_3d_to_cloud, keypoints_to_cloud,
+                               rgb_to_image)
+from .depth_scenes import CrossingPeople, SceneFrame, focal_length, render_people
+from .pose import interpolate_pose
+from .sampling import sample_pose
 
 STAMP_HISTORY = 1000  # frames whose stamps the camera remembers (frame_number)
 
@@ -45,7 +47,7 @@ class AnimatedPeople:
         self.first_segment = 0
 
     def _new_pose(self):
-        return synthetic.sample_pose(self.rng, self.width, self.height)
+        return sample_pose(self.rng, self.width, self.height)
 
     def people_at(self, t: float):
         """[(identity from 1, Pose)] at ``t`` seconds, far to near."""
@@ -59,7 +61,7 @@ class AnimatedPeople:
             while self.first_segment + len(track) < segment + 2:
                 track.append(self._new_pose())
             del track[:segment - self.first_segment]
-            people.append((identity, synthetic.interpolate_pose(track[0], track[1], eased)))
+            people.append((identity, interpolate_pose(track[0], track[1], eased)))
         self.first_segment = segment
         # Far figures (smaller) first: the renderer draws in list order, nearest last.
         return sorted(people, key=lambda item: item[1].height)
@@ -128,7 +130,7 @@ class SyntheticCamera(Node):
         """Frame ``index`` (held-out mode: that evaluation frame) or the people at ``scene_time`` seconds."""
         p = self.params
         if p["mode"] == "held_out":
-            from ..synthetic.evaluate import render_eval_frame
+            from .evaluate import render_eval_frame
 
             image, boxes, truth = render_eval_frame("scenes", index)
             n = len(boxes)
@@ -173,7 +175,7 @@ class SyntheticCamera(Node):
 
 
 def main(args=None) -> int:
-    from .spin import spin_node
+    from ..ros.spin import spin_node
 
     return spin_node(SyntheticCamera, args, startup_errors=(ValueError, ImportError), logger_name="synthetic_camera")
 
