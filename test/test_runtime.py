@@ -240,7 +240,7 @@ def test_flip_test_is_mirror_equivariant_with_the_right_pairs(tiny_model):
 
 
 def test_provider_fallback_really_falls_back(tiny_model, caplog):
-    caplog.set_level(logging.INFO, logger="vitpose_ros.core.engine")
+    caplog.set_level(logging.DEBUG, logger="vitpose_ros.core.engine")  # the provider line is debug
     est = PoseEstimator(tiny_model, providers=("tensorrt", "cuda"))
     assert est.active_provider == "CPUExecutionProvider"
     skipped = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
