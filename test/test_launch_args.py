@@ -17,8 +17,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARE = package_share_dir()
 LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]
 EXPECTED_ARGUMENTS = ["model", "model_path", "precision", "image", "detections", "camera_info", "compressed",
-                      "use_detections", "providers", "fp16", "pipeline", "depth", "tracker", "smoothing", "namespace",
-                      "rviz", "log_level", "detections_type", "fastdds_profile"]
+                      "use_detections", "providers", "fp16", "pipeline", "depth", "tracker", "detect_every", "smoothing",
+                      "namespace", "rviz", "log_level", "detections_type", "fastdds_profile"]
 
 
 def config(**args):
@@ -93,6 +93,14 @@ def test_values_get_their_parameter_types():
                                          (True, True), (False, False)])
 def test_booleans(text, value):
     assert config(fp16=text)["parameters"]["fp16"] is value
+
+
+def test_detect_every_becomes_an_integer_parameter_and_is_checked():
+    assert "detect_every" not in config()["parameters"]  # the node's default, 1
+    assert config(detect_every=" 5 ")["parameters"]["detect_every"] == 5
+    for bad in ("0", "-2", "two", "1.5"):
+        with pytest.raises(ValueError, match="detect_every"):
+            config(detect_every=bad)
 
 
 def test_model_path_is_left_out_when_empty():
@@ -225,7 +233,7 @@ def test_launch_arguments_are_complete_and_described():
     assert defaults == {"model": "b", "model_path": "", "precision": "fp32", "image": "/camera/image_raw", "detections": "/detections",
                         "camera_info": "/camera/camera_info", "compressed": "false", "use_detections": "true",
                         "providers": "tensorrt,cuda,cpu", "fp16": "true", "pipeline": "auto", "depth": "",
-                        "tracker": "iou", "smoothing": "false", "namespace": "", "rviz": "false", "log_level": "info",
+                        "tracker": "iou", "detect_every": "1", "smoothing": "false", "namespace": "", "rviz": "false", "log_level": "info",
                         "detections_type": "vision_msgs", "fastdds_profile": "auto"}
 
 

@@ -52,6 +52,8 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
     ("depth", "", "Depth image registered to the colour image (sensor_msgs/Image 16UC1 mm or 32FC1 m), e.g. "
                   "/camera/aligned_depth_to_color/image_raw; publishes pose/keypoints_3d. Empty: no depth."),
     ("tracker", "iou", "Person ids when detections carry none: iou (built-in tracker) or none."),
+    ("detect_every", "1", "Detections are needed every N-th image only: images in between take each person's box "
+                          "from its keypoints in the previous image (ids carried). 1: every image needs detections."),
     ("smoothing", "false", "One Euro smoothing of each tracked person's keypoints."),
     ("namespace", "", "Namespace of the pose node; its relative topics (pose/...) move under it."),
     ("rviz", "false", "Also start rviz2 with config/pose.rviz (markers, annotated image, input image)."),
@@ -106,6 +108,16 @@ def _choice(name: str, value, choices) -> str:
     if text not in choices:
         raise ValueError(f"launch argument {name} must be one of {', '.join(choices)}, got {value!r}")
     return text
+
+
+def _positive_int(name: str, value) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ValueError(f"launch argument {name} must be a whole number of at least 1, got {value!r}")
+    return number
 
 
 def _topic(name: str, value) -> str:
@@ -203,6 +215,9 @@ def node_configuration(args: dict, share_dir) -> dict:
         "smoothing": parse_bool("smoothing", values["smoothing"]),
         "detections_type": _choice("detections_type", values["detections_type"], DETECTIONS_TYPES),
     }
+    detect_every = _positive_int("detect_every", values["detect_every"])
+    if detect_every != 1:
+        parameters["detect_every"] = detect_every
     depth = str(values["depth"]).strip()
     if depth:
         parameters["use_depth"] = True
