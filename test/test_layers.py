@@ -100,9 +100,14 @@ def test_runtime_imports_pull_in_neither_torch_nor_ros(statement):
 
 
 def test_model_layer_pulls_in_no_ros():
-    loaded = _modules_after_import("import vitpose_ros.model, vitpose_ros.model.export")
+    loaded = _modules_after_import("import vitpose_ros.model.vitpose, vitpose_ros.model.export")
     assert "torch" in loaded  # the check is live: this layer does load its framework
     assert not {m for m in loaded if _is_ros(m)}
+
+
+def test_fetching_ready_made_onnx_needs_no_torch():
+    loaded = _modules_after_import("import vitpose_ros.model, vitpose_ros.model.fetch, vitpose_ros.model.onnx_adopt")
+    assert "torch" not in loaded and not {m for m in loaded if _is_ros(m)}
 
 
 def test_public_api():
