@@ -23,7 +23,7 @@ ROS = {"rclpy", "rcl_interfaces", "launch", "launch_ros", "ament_index_python", 
 ALLOWED = {
     "core": {"numpy", "cv2", "onnxruntime"},
     "model": {"numpy", "cv2", "onnxruntime", "torch", "onnx", "safetensors", "onnxconverter_common",
-              "huggingface_hub", "tqdm"},
+              "huggingface_hub", "tqdm", "transformers"},  # transformers: detector export only
 }
 # The layers each layer may import from inside vitpose_ros.
 ALLOWED_LAYERS = {"core": {"core"}, "model": {"core", "model"}, "ros": {"core", "ros", "synthetic"},
