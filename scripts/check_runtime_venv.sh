@@ -2,16 +2,16 @@
 # The robot install path, end to end, in a fresh venv without torch:
 #   pip install ".[cpu]" (+ the ROS 2 PyPI wheels the node needs), then `vitpose-fetch --model b`
 #   (no torch there: fetch takes the published ONNX) from a Hugging Face cache holding a file in
-#   onnx-community/vitpose-base-simple's layout, then the pose node on the synthetic camera until
-#   one /pose/keypoints message arrives.
-#   scripts/check_runtime_venv.sh [WORKDIR]        (default: a new temporary folder; removed after)
+#   onnx-community/vitpose-base-simple's layout, then the pose node (whole image as the person box)
+#   on a synthetic-people image until one /pose/keypoints message arrives.
+#   [DEV_PYTHON=.venv/bin/python] scripts/check_runtime_venv.sh [WORKDIR]   (default: a temporary folder)
 # The published-layout file is made with the development venv (.venv: torch + transformers, random
 # weights); nothing is downloaded from a model hub. Prints the time of each step.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="${1:-$(mktemp -d)}"
 [ -n "${1:-}" ] || trap 'rm -rf "$work"' EXIT
-dev_py="$repo/.venv/bin/python"
+dev_py="${DEV_PYTHON:-$repo/.venv/bin/python}"  # the development venv (scripts/setup_env.sh)
 venv="$work/venv"
 step() { echo "[check_runtime_venv] $*"; }
 now() { date +%s.%N; }
@@ -30,7 +30,7 @@ step "fresh venv with .[cpu] and the ROS wheels: $(elapsed "$t0")"
 if "$venv/bin/python" -c "import torch" 2>/dev/null; then step "torch is installed in the runtime venv"; exit 1; fi
 
 t0=$(now)
-PYTHONPATH="$repo/test" "$dev_py" - "$work/hub" <<'EOF'
+PYTHONPATH="$repo/test:$repo" "$dev_py" - "$work/hub" <<'EOF'
 import pathlib, sys
 from test_fetch_onnx import _onnx_community_base
 _onnx_community_base(pathlib.Path(sys.argv[1]))
@@ -46,27 +46,34 @@ model="$("$venv/bin/vitpose-fetch" --model b | tail -n 1)"
 step "vitpose-fetch --model b (format auto -> onnx, no torch): $model in $(elapsed "$t0")"
 
 t0=$(now)
-"$venv/bin/synthetic_camera" --ros-args -p rate:=5.0 > "$work/camera.log" 2>&1 &
-camera=$!
 "$venv/bin/pose_node" --ros-args -p model_size:=b -p use_detections:=false -p "providers:=[cpu]" \
     > "$work/node.log" 2>&1 &
 node=$!
 status=0
+# the camera: a synthetic scene (the package's own renderer) as sensor_msgs/Image at 5 Hz
 "$venv/bin/python" - <<'EOF' || status=$?
 import time
 import rclpy
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import Image, PointCloud2
+from vitpose_ros import synthetic
 rclpy.init()
 node = rclpy.create_node("check_runtime_venv")
 got = []
 node.create_subscription(PointCloud2, "/pose/keypoints", got.append, 10)
+camera = node.create_publisher(Image, "/camera/image_raw", 10)
+rgb = synthetic.render_scene(0)[0]
 deadline = time.monotonic() + 60
 while not got and time.monotonic() < deadline:
-    rclpy.spin_once(node, timeout_sec=0.2)
+    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=rgb.shape[1] * 3, data=rgb.tobytes())
+    msg.header.stamp = node.get_clock().now().to_msg()
+    camera.publish(msg)
+    end = time.monotonic() + 0.2
+    while not got and time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=0.05)
 print(f"keypoints message: {got[0].height} person(s) x {got[0].width} keypoints" if got else "no keypoints in 60 s")
 raise SystemExit(0 if got else 1)
 EOF
-kill "$node" "$camera" 2>/dev/null || true
-wait "$node" "$camera" 2>/dev/null || true
-if [ "$status" != 0 ]; then tail -n 20 "$work/node.log" "$work/camera.log"; exit 1; fi
+kill "$node" 2>/dev/null || true
+wait "$node" 2>/dev/null || true
+if [ "$status" != 0 ]; then tail -n 20 "$work/node.log"; exit 1; fi
 step "pose node (torch-free venv) published keypoints: $(elapsed "$t0")"

@@ -1,4 +1,4 @@
-"""`fetch --detector NAME`: a transformers RT-DETR checkpoint -> detector ONNX (DETECTOR_CONTRACT), offline.
+"""`fetch --detector NAME`: a transformers RT-DETR checkpoint -> detector ONNX in the detector contract, offline.
 
 A tiny RT-DETR of the published architecture with random weights is saved in a Hugging Face cache
 laid out as the Hub stores PekingU/rtdetr_r18vd; fetch runs with HF_HUB_OFFLINE=1. The file's

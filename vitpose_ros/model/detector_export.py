@@ -14,7 +14,7 @@ post_process_object_detection`` with focal-loss scores): sigmoid of the class lo
 all (query, class) scores, centre-size boxes turned into corners in the network input's pixels.
 Input ``images`` (N, 3, H, W), outputs ``boxes`` (N, Q, 4), ``scores`` (N, Q), ``classes`` (N, Q)
 int64; the metadata says the input size, the normalisation (RT-DETR: 0..1, none), the plain
-resize, the class names and which is a person (DETECTOR_CONTRACT). After export ONNX Runtime (CPU)
+resize, the class names and which is a person (the detector contract the core reads). After export ONNX Runtime (CPU)
 is checked against transformers' model and post-processing on a test input.
 """
 from __future__ import annotations
@@ -187,7 +187,8 @@ def compare_detections(got, expected, height: int, width: int) -> tuple[float, f
     return worst_score, worst_box
 
 
-def onnx_vs_transformers(model, onnx_path: pathlib.Path, height: int, width: int, batch: int = 2) -> tuple[float, float]:
+def onnx_vs_transformers(model, onnx_path: pathlib.Path, height: int, width: int,
+                         batch: int = 2) -> tuple[float, float]:
     """Max (score, box) differences over a random test batch."""
     import onnxruntime as ort
     import torch
@@ -236,8 +237,9 @@ def fetch_detector(args) -> int:
     hub = Source(source.repo_id, source.files, source.description, source.licence)
     try:
         print(f"fetching {hub.description} from {hub.url} (licence: {hub.licence})", flush=True)
-        paths = download_files(hub, f"python -m vitpose_ros.model.detector_export --checkpoint CHECKPOINT "
-                                    f"--detector {args.detector} --output {output}", optional=("preprocessor_config.json",))
+        by_hand = (f"python -m vitpose_ros.model.detector_export --checkpoint CHECKPOINT --detector {args.detector} "
+                   f"--output {output}")
+        paths = download_files(hub, by_hand, optional=("preprocessor_config.json",))
         score_diff, box_diff = export_verified(paths[-1].parent, output, source)
     except (FetchError, DetectorExportError) as exc:
         return cli_error("vitpose-fetch", str(exc))

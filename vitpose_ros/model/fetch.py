@@ -170,7 +170,8 @@ def export_verified(checkpoint: pathlib.Path, output: pathlib.Path, dataset: str
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="vitpose-fetch", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=MODEL_SIZES, help="ViTPose size")
-    parser.add_argument("--detector", default=None, help="a person detector by name instead of --model (vitpose_ros.model.detector_export.DETECTORS)")
+    parser.add_argument("--detector", default=None,
+                        help="a person detector by name instead of --model (vitpose_ros.model.detector_export)")
     parser.add_argument("--format", default="auto", choices=FORMATS,
                         help="export: checkpoints exported here (needs torch); onnx: a published ONNX file "
                              "adopted (no torch); auto: export where torch is installed, else onnx")
