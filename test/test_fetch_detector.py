@@ -97,6 +97,66 @@ def test_fetch_detector_exports_and_matches_transformers(tmp_path, name):
     assert again.returncode == 0 and "already there" in again.stdout
 
 
+class _Raw(torch.nn.Module):
+    """The model as Transformers.js exports it: raw logits and centre-size boxes."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values):
+        out = self.model(pixel_values=pixel_values)
+        return out.logits, out.pred_boxes
+
+
+def publish_onnx(cache, seed=11):
+    """onnx-community/rtdetr_r18vd's layout: onnx/model.onnx (pixel_values -> logits, pred_boxes),
+    config.json, preprocessor_config.json."""
+    import warnings
+
+    model = tiny_detector("RTDetrForObjectDetection", seed)
+    snapshot = hub_snapshot(cache, DETECTORS["rtdetr-r18"].onnx_repo)
+    (snapshot / "onnx").mkdir(parents=True)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Raw(model).eval(), (torch.zeros(1, 3, SIZE, SIZE),), str(snapshot / "onnx" / "model.onnx"),
+                          input_names=["pixel_values"], output_names=["logits", "pred_boxes"], opset_version=17,
+                          dynamic_axes={n: {0: "batch_size"} for n in ("pixel_values", "logits", "pred_boxes")},
+                          dynamo=False)
+    model.config.to_json_file(str(snapshot / "config.json"))
+    (snapshot / "preprocessor_config.json").write_text(json.dumps(
+        {"image_processor_type": "RTDetrImageProcessor", "size": {"height": SIZE, "width": SIZE},
+         "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": False}))
+    return model
+
+
+def test_published_detector_onnx_is_adopted_without_torch_in_fetch(tmp_path):
+    model = publish_onnx(tmp_path / "hub")
+    result = run_fetch(tmp_path, "--detector", "rtdetr-r18", "--format", "onnx")
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "models" / "detector_rtdetr_r18.onnx"
+    assert result.stdout.strip().splitlines()[-1] == str(path) and "adopted" in result.stdout
+    proto = onnx.load(str(path))
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props["class_names"]) == CLASSES and props["person_class"] == "0"
+    assert (props["input_height"], props["mean"], props["resize"]) == (str(SIZE), "0,0,0", "stretch")
+    assert [i.name for i in proto.graph.input] == ["images"]
+    images = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(6))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    boxes, scores, classes = session.run(["boxes", "scores", "classes"], {"images": images.numpy()})
+    for i, (ref_boxes, ref_scores, ref_labels) in enumerate(reference_detections(model, images, (SIZE, SIZE))):
+        gaps = -np.diff(ref_scores)
+        lead = int(np.argmax(gaps < 1e-5)) if (gaps < 1e-5).any() else len(gaps)
+        assert lead >= 3
+        assert np.abs(scores[i, :lead] - ref_scores[:lead]).max() <= 1e-4
+        assert (classes[i, :lead] == ref_labels[:lead]).all()
+        assert np.abs(boxes[i, :lead] - ref_boxes[:lead]).max() <= 1e-4 * SIZE
+        assert max(compare_detections((boxes[i], scores[i], classes[i]), (ref_boxes, ref_scores, ref_labels),
+                                      SIZE, SIZE)) <= 1e-4
+    no_published = run_fetch(tmp_path, "--detector", "rtdetr-v2-r18", "--format", "onnx")
+    assert no_published.returncode == 1 and "--format export" in no_published.stderr
+
+
 def test_unknown_detector_fails_with_one_line(tmp_path):
     result = run_fetch(tmp_path, "--detector", "yolov8")
     assert result.returncode == 1

@@ -50,7 +50,7 @@ def publish_onnx(hf, path: pathlib.Path, input_name, output_name, dataset_index_
         axes[dataset_index_name] = {0: "batch_size"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(_Heatmaps(hf, dataset_index_name is not None), args, str(path), input_names=names,
+        torch.onnx.export(_Heatmaps(hf, dataset_index_name is not None).eval(), args, str(path), input_names=names,
                           output_names=[output_name], dynamic_axes=axes, opset_version=17, dynamo=False)
 
 

@@ -42,11 +42,14 @@ class DetectorSource:
     description: str
     licence: str
     files: tuple[str, ...] = ("config.json", "preprocessor_config.json", "model.safetensors")
+    onnx_repo: str | None = None  # a published ONNX of the same checkpoint (vitpose_ros.model.detector_adopt)
+    onnx_files: tuple[str, ...] = ("onnx/model.onnx", "config.json", "preprocessor_config.json")
 
 
 DETECTORS = {
     "rtdetr-r18": DetectorSource("PekingU/rtdetr_r18vd", "RTDetrForObjectDetection",
-                                 "RT-DETR R18-VD (COCO, transformers format)", "Apache-2.0"),
+                                 "RT-DETR R18-VD (COCO, transformers format)", "Apache-2.0",
+                                 onnx_repo="onnx-community/rtdetr_r18vd"),
     "rtdetr-v2-r18": DetectorSource("PekingU/rtdetr_v2_r18vd", "RTDetrV2ForObjectDetection",
                                     "RT-DETRv2 R18-VD (COCO, transformers format)", "Apache-2.0"),
 }
@@ -81,17 +84,23 @@ def input_settings(folder: pathlib.Path, model) -> dict:
 
 
 def detector_metadata(model, settings: dict, source: DetectorSource) -> dict[str, str]:
-    """The contract's metadata_props."""
+    """The contract's metadata_props for a transformers model."""
     id2label = model.config.id2label
     names = [str(id2label[i]) for i in range(len(id2label))]
+    return metadata_props(names, settings, f"{source.repo_id} ({source.model_class}), exported by vitpose_ros",
+                          source.licence)
+
+
+def metadata_props(names: list[str], settings: dict, source_text: str, licence: str) -> dict[str, str]:
+    """The contract's metadata_props: class names, input size and normalisation, where it came from."""
     if "person" not in names:
-        raise DetectorExportError(f"{source.repo_id} has no 'person' class (classes: {', '.join(names[:10])}, ...)")
+        raise DetectorExportError(f"{source_text}: no 'person' class (classes: {', '.join(names[:10])}, ...)")
     return {
         "vitpose_detector": "1",
         "input_height": str(settings["input_height"]), "input_width": str(settings["input_width"]),
         "mean": ",".join(f"{v:g}" for v in settings["mean"]), "std": ",".join(f"{v:g}" for v in settings["std"]),
         "resize": "stretch", "class_names": json.dumps(names), "person_class": str(names.index("person")),
-        "source": f"{source.repo_id} ({source.model_class}), exported by vitpose_ros", "licence": source.licence,
+        "source": source_text, "licence": licence,
     }
 
 
@@ -234,6 +243,10 @@ def fetch_detector(args) -> int:
         print(output)
         return 0
     start = time.perf_counter()
+    from .fetch import chosen_format
+
+    if chosen_format(args.format) == "onnx":
+        return _fetch_published(args, source, output)
     hub = Source(source.repo_id, source.files, source.description, source.licence)
     try:
         print(f"fetching {hub.description} from {hub.url} (licence: {hub.licence})", flush=True)
@@ -250,6 +263,29 @@ def fetch_detector(args) -> int:
           f"scores max abs diff {score_diff:.3g}, boxes {box_diff:.3g} of the input size")
     print(f"start it with: ros2 launch vitpose_ros pose.launch.py detector:=builtin"
           + ("" if output == default_detector_path() else f" detector_path:={output}"))
+    print(output)
+    return 0
+
+
+def _fetch_published(args, source: DetectorSource, output: pathlib.Path) -> int:
+    """``fetch --detector NAME --format onnx`` (or without torch): the published ONNX, adopted."""
+    from .detector_adopt import adopt_detector
+    from .fetch import FetchError, Source, download_files
+    from .onnx_adopt import AdoptError
+
+    if source.onnx_repo is None:
+        return cli_error("vitpose-fetch", f"no ready-made ONNX of {args.detector} is published; "
+                                          "fetch it with --format export (needs torch and transformers)")
+    hub = Source(source.onnx_repo, source.onnx_files, f"{source.description}, published ONNX", source.licence)
+    try:
+        print(f"fetching {hub.description} from {hub.url} (licence: {hub.licence})", flush=True)
+        paths = download_files(hub, "then adopt it on a machine with network: python -m vitpose_ros.model.fetch "
+                                    f"--detector {args.detector} --format onnx", optional=("preprocessor_config.json",))
+        props = adopt_detector(paths[0], output, paths[1], paths[2], source)
+    except (FetchError, AdoptError, DetectorExportError) as exc:
+        return cli_error("vitpose-fetch", str(exc))
+    print(f"adopted {source.onnx_repo}/{source.onnx_files[0]} ({len(json.loads(props['class_names']))} classes, "
+          f"input {props['input_height']}x{props['input_width']}); ONNX Runtime CPU run checked")
     print(output)
     return 0
 
