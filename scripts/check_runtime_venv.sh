@@ -2,7 +2,8 @@
 # The robot install path, end to end, in a fresh venv without torch:
 #   pip install ".[cpu]" (+ the ROS 2 PyPI wheels the node needs), then `vitpose-fetch --model b`
 #   (no torch there: fetch takes the published ONNX) from a Hugging Face cache holding a file in
-#   onnx-community/vitpose-base-simple's layout, then the pose node (whole image as the person box)
+#   onnx-community/vitpose-base-simple's layout (and `--detector rtdetr-r18` from one in
+#   onnx-community/rtdetr_r18vd's), then the pose node (whole image as the person box)
 #   on a synthetic-people image until one /pose/keypoints message arrives.
 #   [DEV_PYTHON=.venv/bin/python] scripts/check_runtime_venv.sh [WORKDIR]   (default: a temporary folder)
 # The published-layout file is made with the development venv (.venv: torch + transformers, random
@@ -32,8 +33,10 @@ if "$venv/bin/python" -c "import torch" 2>/dev/null; then step "torch is install
 t0=$(now)
 PYTHONPATH="$repo/test:$repo" "$dev_py" - "$work/hub" <<'EOF'
 import pathlib, sys
+from test_fetch_detector import publish_onnx
 from test_fetch_onnx import _onnx_community_base
 _onnx_community_base(pathlib.Path(sys.argv[1]))
+publish_onnx(pathlib.Path(sys.argv[1]))  # onnx-community/rtdetr_r18vd's layout
 EOF
 step "published-layout cache written with the development venv: $(elapsed "$t0")"
 
@@ -44,6 +47,10 @@ t0=$(now)
 model="$("$venv/bin/vitpose-fetch" --model b | tail -n 1)"
 [ "$model" = "$work/models/vitpose_b_coco.onnx" ] && [ -f "$model" ] || { step "fetch did not write $model"; exit 1; }
 step "vitpose-fetch --model b (format auto -> onnx, no torch): $model in $(elapsed "$t0")"
+t0=$(now)
+detector="$("$venv/bin/vitpose-fetch" --detector rtdetr-r18 | tail -n 1)"
+[ "$detector" = "$work/models/detector_rtdetr_r18.onnx" ] && [ -f "$detector" ] || { step "no $detector"; exit 1; }
+step "vitpose-fetch --detector rtdetr-r18 (published ONNX adopted, no torch): $(elapsed "$t0")"
 
 t0=$(now)
 "$venv/bin/pose_node" --ros-args -p model_size:=b -p use_detections:=false -p "providers:=[cpu]" \

@@ -106,7 +106,8 @@ def test_model_layer_pulls_in_no_ros():
 
 
 def test_fetching_ready_made_onnx_needs_no_torch():
-    loaded = _modules_after_import("import vitpose_ros.model, vitpose_ros.model.fetch, vitpose_ros.model.onnx_adopt")
+    loaded = _modules_after_import("import vitpose_ros.model, vitpose_ros.model.fetch, vitpose_ros.model.onnx_adopt, "
+                                   "vitpose_ros.model.detector_adopt, vitpose_ros.model.detector_export")
     assert "torch" not in loaded and not {m for m in loaded if _is_ros(m)}
 
 
