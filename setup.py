@@ -21,8 +21,9 @@ setup(
     # rclpy and the message packages come from ROS, torch only for export/training.
     install_requires=["numpy", "opencv-python-headless"],
     extras_require={
-        "cpu": ["onnxruntime"],
-        "export": ["torch", "onnx", "safetensors", "huggingface_hub", "tqdm"],
+        # fetch --format onnx (published ONNX files, no torch) needs onnx + huggingface_hub + tqdm too
+        "cpu": ["onnxruntime", "onnx", "huggingface_hub", "tqdm"],
+        "export": ["torch", "onnx", "safetensors", "huggingface_hub", "tqdm", "transformers"],
         "test": ["pytest", "transformers"],
     },
     zip_safe=True,

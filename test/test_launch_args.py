@@ -18,9 +18,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARE = package_share_dir()
 LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]
 EXPECTED_ARGUMENTS = ["model", "model_path", "precision", "image", "detections", "camera_info", "compressed",
-                      "use_detections", "providers", "fp16", "pipeline", "depth", "tracker", "smoothing", "namespace",
-                      "rviz", "log_level", "detections_type", "fastdds_profile", "autostart", "params_file",
-                      "use_sim_time", "node_name"]
+                      "use_detections", "providers", "fp16", "pipeline", "depth", "tracker", "detect_every", "smoothing",
+                      "namespace", "rviz", "log_level", "detections_type", "fastdds_profile", "autostart",
+                      "params_file", "use_sim_time", "node_name"]
 
 
 def config(**args):
@@ -93,6 +93,14 @@ def test_values_get_their_parameter_types():
                                          (True, True), (False, False)])
 def test_booleans(text, value):
     assert config(fp16=text)["parameters"]["fp16"] is value
+
+
+def test_detect_every_becomes_an_integer_parameter_and_is_checked():
+    assert "detect_every" not in config()["parameters"]  # the node's default, 1
+    assert config(detect_every=" 5 ")["parameters"]["detect_every"] == 5
+    for bad in ("0", "-2", "two", "1.5"):
+        with pytest.raises(ValueError, match="detect_every"):
+            config(detect_every=bad)
 
 
 def test_model_path_is_left_out_when_empty():
@@ -310,7 +318,7 @@ def test_launch_arguments_are_complete_and_described():
                         "use_detections": "", "providers": "", "fp16": "", "pipeline": "", "depth": "",
                         "tracker": "", "smoothing": "", "namespace": "", "rviz": "false", "log_level": "info",
                         "detections_type": "", "fastdds_profile": "auto", "params_file": "", "use_sim_time": "",
-                        "node_name": "vitpose", "autostart": ""}
+                        "node_name": "vitpose", "autostart": "", "detect_every": ""}
 
 
 def test_arguments_left_unset_describe_the_node_default_they_leave_in_place():
@@ -321,7 +329,7 @@ def test_arguments_left_unset_describe_the_node_default_they_leave_in_place():
 
     described = {name: description for name, _, description in LAUNCH_ARGUMENTS}
     for name in ("precision", "providers", "fp16", "pipeline", "use_detections", "compressed", "tracker", "smoothing",
-                 "detections_type", "autostart"):
+                 "detections_type", "autostart", "detect_every"):
         assert launch_args.DEFAULTS[name] == launch_args.NOT_SET, name
         assert f"Not set: {shown(PARAMETERS[name][0])}." in described[name], name
         assert config(**{name: launch_args.DEFAULTS[name]})["parameters"] == {}, name

@@ -24,7 +24,7 @@ ROS = {"rclpy", "rcl_interfaces", "launch", "launch_ros", "ament_index_python", 
 ALLOWED = {
     "core": {"numpy", "cv2", "onnxruntime"},
     "model": {"numpy", "cv2", "onnxruntime", "torch", "onnx", "safetensors", "onnxconverter_common",
-              "huggingface_hub", "tqdm"},
+              "huggingface_hub", "tqdm", "transformers"},  # transformers: detector export only
 }
 # The layers each layer may import from inside vitpose_ros (every one may read vitpose_ros.constants).
 ALLOWED_LAYERS = {"core": {"core", "constants"}, "model": {"core", "model", "constants"},
@@ -133,6 +133,12 @@ def test_graph_composer_runs_without_torch(tmp_path):
                                    f"import write_graph; write_graph({str(model)!r})")
     assert (tmp_path / "m_graph.onnx").is_file()
     assert "onnx" in loaded and "torch" not in loaded
+
+
+def test_fetching_ready_made_onnx_needs_no_torch():
+    loaded = _modules_after_import("import vitpose_ros.model, vitpose_ros.model.fetch, vitpose_ros.model.onnx_adopt, "
+                                   "vitpose_ros.model.detector_adopt, vitpose_ros.model.detector_export")
+    assert "torch" not in loaded and not {m for m in loaded if _is_ros(m)}
 
 
 def test_public_api():

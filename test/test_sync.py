@@ -128,3 +128,12 @@ def test_cache_clear_counts_and_forgets_the_newest_stamp():
     cache.insert(1 * S, "again")
     cache.expire(cache.newest)
     assert len(cache) == 1 and cache.take_nearest(1 * S, 0) == "again"
+
+
+def test_take_unpaired_images_removes_only_older_unpaired_ones():
+    sync = StampSync(slop_ns=10)
+    for stamp in (100, 200, 300):
+        sync.add_image(stamp, f"image{stamp}")
+    assert sync.add_detections(200, "dets200") == [(200, "image200", "dets200")]
+    assert sync.take_unpaired_images(300) == [(100, "image100")]  # 200 is paired, 300 not older
+    assert sync.cache_sizes() == (1, 0) and sync.take_unpaired_images(301) == [(300, "image300")]

@@ -1,7 +1,8 @@
 """The ViTPose network and its checkpoint importers (torch; export and training time only).
 
 The names below are imported on first use, so the torch-free modules of this package
-(``convert``, ``compose_graph``, ``precision``) run where onnx is installed but torch is not.
+(``convert``, ``compose_graph``, ``precision``, ``fetch --format onnx``,
+``onnx_adopt``) run where onnx is installed but torch is not.
 """
 import importlib
 

@@ -62,6 +62,8 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
     ("depth", "", "Depth image registered to the colour image (sensor_msgs/Image 16UC1 mm or 32FC1 m), e.g. "
                   "/camera/aligned_depth_to_color/image_raw; publishes pose/keypoints_3d. Empty: no depth."),
     ("tracker", NOT_SET, "Person ids when detections carry none: iou (built-in tracker) or none. Not set: iou."),
+    ("detect_every", NOT_SET, "Detections are needed every N-th image only: images in between take each person's "
+                              "box from its keypoints in the previous image (ids carried). Not set: 1."),
     ("smoothing", NOT_SET, "One Euro smoothing of each tracked person's keypoints. Not set: false."),
     ("namespace", "", "Namespace of the pose node; its relative topics (pose/..., and the inputs unless given as "
                       "absolute names) move under it."),
@@ -126,6 +128,16 @@ def _choice(name: str, value, choices) -> str:
     if text not in choices:
         raise ValueError(f"launch argument {name} must be one of {', '.join(choices)}, got {value!r}")
     return text
+
+
+def _positive_int(name: str, value) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ValueError(f"launch argument {name} must be a whole number of at least 1, got {value!r}")
+    return number
 
 
 def _topic(name: str, value) -> str:
@@ -219,6 +231,7 @@ _PARAMETER_ARGUMENTS = {
     "detections_type": ("detections_type", lambda name, value: _choice(name, value, DETECTIONS_TYPES)),
     "use_sim_time": ("use_sim_time", parse_bool),
     "autostart": ("autostart", parse_bool),
+    "detect_every": ("detect_every", _positive_int),
     "model_path": ("model_path", lambda name, value: str(value).strip()),
 }
 

@@ -44,6 +44,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from ..core.box_carry import BoxCarry
 from ..core.depth import Intrinsics, keypoints_to_3d
 from ..core.draw import draw_poses
 from ..core.engine import DEFAULT_ENGINE_CACHE, PROVIDER_NAMES, ModelError
@@ -68,6 +69,10 @@ CPU_PROVIDER = PROVIDER_NAMES["cpu"]
 
 class StartupError(RuntimeError):
     """The node cannot start (bad model or parameters); the message says what to do."""
+
+
+# The detections of an image that paired with none (detect_every > 1): its boxes are carried.
+NO_DETECTIONS = "no detections"
 
 
 def stamp_ns(stamp) -> int:
@@ -258,6 +263,7 @@ class PoseNode(LifecycleNode):
         self.tracker = BoxTracker() if self.params["tracker"] == "iou" else None
         self.identities = PersonIds(self.tracker)  # detector ids where given, else the tracker's
         self.smoother = KeypointSmoother()
+        self.box_carry = BoxCarry(self.params["detect_every"], self.params["keypoint_score_threshold"])
 
     def _create_publishers(self) -> None:
         """Lifecycle publishers: advertised once configured, publishing only while active."""
@@ -417,7 +423,12 @@ class PoseNode(LifecycleNode):
         if not self.params["use_detections"]:
             self._offer(msg, None)
             return
-        self._offer_newest(self.sync.add_image(stamp_ns(msg.header.stamp), msg))
+        stamp = stamp_ns(msg.header.stamp)
+        pairs = self.sync.add_image(stamp, msg)
+        if self.params["detect_every"] > 1:  # images the pairing window has passed get carried boxes
+            for _, image in self.sync.take_unpaired_images(stamp - int(self.params["sync_slop"] * 1e9)):
+                self._offer(image, NO_DETECTIONS)
+        self._offer_newest(pairs)
 
     def _on_depth(self, msg: Image) -> None:
         self.stats.arrived("depth")
@@ -496,12 +507,23 @@ class PoseNode(LifecycleNode):
         rgb = self._convert(image_msg)
         if rgb is None:
             return None
-        boxes, detection_ids = self._person_boxes(detections_msg, rgb.shape[1], rgb.shape[0])
+        carried = self.box_carry.carried() if detections_msg is NO_DETECTIONS else None
+        if detections_msg is NO_DETECTIONS and carried is None:
+            self.stats.count("frames_superseded")  # no detections recent enough: as if it never paired
+            return None
+        if carried is None:
+            boxes, detection_ids = self._person_boxes(detections_msg, rgb.shape[1], rgb.shape[0])
+        else:
+            boxes, ids = carried
         keypoints = self.estimator.estimate(rgb, boxes)
         if not self._may_publish():
             return None
         stamp_s = stamp_ns(image_msg.header.stamp) / 1e9
-        ids = self.person_ids(boxes, detection_ids, stamp_s)
+        if carried is None:
+            ids = self.person_ids(boxes, detection_ids, stamp_s)
+            self.box_carry.detected(boxes, ids)
+        self.box_carry.score_threshold = self.params["keypoint_score_threshold"]
+        self.box_carry.observe(keypoints, ids)
         keypoints = self.smooth(keypoints, ids, stamp_s)
         points_3d = self._keypoints_3d(image_msg.header, rgb.shape, keypoints) if self.params["use_depth"] else None
         self._publish(image_msg.header, rgb, keypoints, boxes, ids, points_3d)

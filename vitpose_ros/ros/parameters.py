@@ -40,6 +40,11 @@ PARAMETERS = {
     "person_class_ids": (["person", "0"], "class ids that mean 'person' (exact string match): vision_msgs hypothesis class_id; yolo_msgs class_name or class_id", {}),
     "detections_type": ("vision_msgs", "message type on the detections topic: vision_msgs (Detection2DArray) or yolo_msgs (yolo_ros DetectionArray)", {"read_only": True}),
     "use_detections": (True, "false: no detection topic, the whole frame (or roi) is one person box", {"read_only": True}),
+    "detect_every": (1, "detections are needed every N-th image only: images in between take each person's box "
+                        "from its keypoints in the previous image, ids carried; with a detections topic, an image "
+                        "that pairs with no detections within sync_slop uses those boxes while the last detections "
+                        "are at most N-1 images old (sync_slop must cover the detector's latency). 1: every image "
+                        "needs detections", {"read_only": True, "integer_range": _int_range(1, 1000)}),
     "roi": ([0, 0, 0, 0], "x, y, width, height of the person box when use_detections is false; zeros: full frame", {}),
     "sync_slop": (0.05, "max stamp difference (s) when pairing detections with images without an exact match", {"read_only": True, "floating_point_range": _float_range(0.0, 1.0)}),
     "sync_cache_size": (30, "images / detection arrays kept while waiting for their partner", {"read_only": True, "integer_range": _int_range(1, 1000)}),

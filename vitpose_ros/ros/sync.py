@@ -148,6 +148,13 @@ class StampSync:
             self._expire()
             return pairs
 
+    def take_unpaired_images(self, before_ns: int) -> list[tuple[int, object]]:
+        """Remove and return (stamp, image) of the images older than ``before_ns`` still unpaired,
+        oldest first: those that will get no detections (for detect_every's carried boxes)."""
+        with self._lock:
+            stale = [s for s in self._images.stamps() if s < before_ns]
+            return [(s, self._images.pop(s)) for s in stale]
+
     # -- internals (lock held) ---------------------------------------------------------------
 
     def _take(self, image_stamp: int, det_stamp: int):
