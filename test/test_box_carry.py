@@ -55,7 +55,7 @@ def ros():
 def test_detections_on_every_third_image_give_keypoints_on_every_image(ros):
     """Through ROS: a detector that publishes for every third image only; every image gets keypoints
     (the synthetic demo model on moving synthetic people), the ids carried with the boxes."""
-    from vitpose_ros.ros.synthetic_camera import AnimatedPeople
+    from vitpose_ros.synthetic.camera_node import AnimatedPeople
     from vitpose_ros.synthetic.depth_scenes import focal_length, render_people
 
     scene = AnimatedPeople(1, 2, 640, 480)

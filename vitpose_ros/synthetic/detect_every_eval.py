@@ -21,7 +21,7 @@ from .evaluate import pck
 def detect_every_figures(estimator, every: int, frames: int = 60, rate: float = 30.0, people: int = 2,
                          seed: int = 0, width: int = 640, height: int = 480, score_threshold: float = 0.3) -> dict:
     """PCK@0.05 and per-frame times (ms) of one scene with detections every ``every`` frames."""
-    from ..ros.synthetic_camera import AnimatedPeople  # the camera's own animation (imports rclpy)
+    from .camera_node import AnimatedPeople  # the camera's own animation (imports rclpy)
 
     scene = AnimatedPeople(seed, people, width, height)
     carry = BoxCarry(every, score_threshold)
