@@ -51,7 +51,8 @@ PROVIDER_NAMES = {
     "cuda": "CUDAExecutionProvider",
     "cpu": "CPUExecutionProvider",
 }
-DEFAULT_ENGINE_CACHE = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache")) / "vitpose_ros" / "trt"
+DEFAULT_ENGINE_CACHE = (pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache"))
+                        / "vitpose_ros" / "trt")
 
 
 # What ONNX Runtime's TensorRT provider loads (TensorRT 10); probed before the provider is asked for.

@@ -80,5 +80,6 @@ class ModelMetadata:
         if kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"metadata 'dark_kernel' must be a positive odd number, got {kernel}")
         if values.get("precision", cls.precision) not in PRECISIONS:
-            raise ValueError(f"metadata 'precision' must be one of {', '.join(PRECISIONS)}, got {values['precision']!r}")
+            raise ValueError(f"metadata 'precision' must be one of {', '.join(PRECISIONS)}, "
+                             f"got {values['precision']!r}")
         return cls(**values)

@@ -20,7 +20,9 @@ DEFAULT_DETECTOR = "rtdetr-r18"  # what `fetch --detector` is told in the docs, 
 def model_dir() -> pathlib.Path:
     """The default model folder (read from the environment on every call)."""
     configured = os.environ.get(MODEL_DIR_VARIABLE)
-    return pathlib.Path(configured).expanduser() if configured else pathlib.Path.home() / ".local/share/vitpose_ros/models"
+    if configured:
+        return pathlib.Path(configured).expanduser()
+    return pathlib.Path.home() / ".local/share/vitpose_ros/models"
 
 
 def default_model_path(size: str, dataset: str = "coco") -> pathlib.Path:

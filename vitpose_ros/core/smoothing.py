@@ -50,7 +50,8 @@ class KeypointSmoother:
         ids = np.asarray(ids, np.int64).reshape(-1)
         previous, self._state = self._state, {}
         seen: set[int] = set()  # no identity, or a duplicate id this frame: unfiltered
-        rows = np.array([row for row, i in enumerate(ids.tolist()) if i != 0 and not (i in seen or seen.add(i))], np.int64)
+        rows = np.array([row for row, i in enumerate(ids.tolist())
+                         if i != 0 and not (i in seen or seen.add(i))], np.int64)
         if len(rows) == 0:
             return out
         xy = out[rows, :, :2].astype(np.float64)

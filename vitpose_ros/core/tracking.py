@@ -145,7 +145,8 @@ class BoxTracker:
         dt = stamp_s - self._stamps[tracks]
         moving = (dt > 0)[:, None]
         step = (measured[matched, :2] - self._states[tracks, :2]) / np.where(moving, dt[:, None], 1.0)
-        self._velocities[tracks] = np.where(moving, w * step + (1 - w) * self._velocities[tracks], self._velocities[tracks])
+        previous = self._velocities[tracks]
+        self._velocities[tracks] = np.where(moving, w * step + (1 - w) * previous, previous)
         self._states[tracks] = np.concatenate(
             [measured[matched, :2], w * measured[matched, 2:] + (1 - w) * self._states[tracks, 2:]], axis=1)
         self._stamps[tracks] = stamp_s

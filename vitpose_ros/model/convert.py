@@ -8,9 +8,9 @@ Writes ``<stem>_<precision>.onnx`` unless ``--output`` says otherwise, with the 
 plus ``precision`` (and for INT8 ``quantization``). Then it runs the converted and the fp32 model
 on the same crops (the calibration's, else random input) and prints how far their heatmap peaks
 are apart. fp16 keeps LayerNorm, Softmax and reductions in fp32 (``vitpose_ros.model.precision``,
-for the CUDA provider; TensorRT makes its own fp16 engine). INT8: ``static`` (default when ``--calibration`` is given) is QDQ with calibrated
-activations, ``dynamic`` needs no data; see ``vitpose_ros.model.int8``. The converted model gets
-its own graph-pipeline file ``<output stem>_graph.onnx`` (``vitpose_ros.model.compose_graph``).
+for the CUDA provider; TensorRT makes its own fp16 engine). INT8: ``static`` (default when
+``--calibration`` is given) is QDQ with calibrated activations, ``dynamic`` needs no data; see
+``vitpose_ros.model.int8``. The converted model gets its own graph-pipeline file ``<output stem>_graph.onnx`` (``vitpose_ros.model.compose_graph``).
 """
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ def check_batch(model_path, args, count: int = 16) -> np.ndarray:
     """Crops to compare the models on: the calibration's when there are some, else random."""
     import onnx
 
-    meta = ModelMetadata.from_props({p.key: p.value for p in onnx.load(str(model_path), load_external_data=False).metadata_props})
+    props = onnx.load(str(model_path), load_external_data=False).metadata_props
+    meta = ModelMetadata.from_props({p.key: p.value for p in props})
     if getattr(args, "calibration", None):
         from .int8 import calibration_batches
 
@@ -135,7 +136,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.precision == "int8" and args.int8_mode == "static" and not args.calibration:
-        return cli_error("vitpose-convert", "--int8-mode static needs --calibration PATH (a folder of images or a video)")
+        return cli_error("vitpose-convert",
+                         "--int8-mode static needs --calibration PATH (a folder of images or a video)")
     return convert_or_fail(args.input, args.precision, args.output, args)
 
 

@@ -23,7 +23,8 @@ import time
 import warnings
 
 from ..core.cli import cli_error
-from ..core.metadata import INPUT_NAME, OUTPUT_NAME, IMAGENET_MEAN, IMAGENET_STD, PRECISIONS, ModelMetadata, precision_model_path
+from ..core.metadata import (INPUT_NAME, OUTPUT_NAME, IMAGENET_MEAN, IMAGENET_STD, PRECISIONS, ModelMetadata,
+                             precision_model_path)
 
 PARITY_TOLERANCE = 1e-4
 # Protobuf cannot hold a model over 2 GiB; ViTPose-H (about 2.5 GB fp32) goes to external data.

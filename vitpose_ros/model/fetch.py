@@ -90,7 +90,10 @@ def source_for(size: str, dataset: str = "coco", source: str = "auto") -> Source
                   "Apache-2.0 (ViTPose's licence)")
 
 
-def download(source: Source, export_by_hand: str = "python -m vitpose_ros.model.export --checkpoint CHECKPOINT --output OUT.onnx") -> pathlib.Path:
+EXPORT_BY_HAND = "python -m vitpose_ros.model.export --checkpoint CHECKPOINT --output OUT.onnx"
+
+
+def download(source: Source, export_by_hand: str = EXPORT_BY_HAND) -> pathlib.Path:
     """Download (or take from the Hugging Face cache) the source's files; the checkpoint's path.
 
     For transformers checkpoints that is the snapshot folder (config.json + model.safetensors).
@@ -222,7 +225,8 @@ def main(argv=None) -> int:
         return fetch_detector(args)
     if args.model is None:
         return cli_error("vitpose-fetch", "give --model SIZE (s, b, l, h) or --detector NAME")
-    fp32_output = pathlib.Path(args.output).expanduser() if args.output else default_model_path(args.model, args.dataset)
+    fp32_output = (pathlib.Path(args.output).expanduser() if args.output
+                   else default_model_path(args.model, args.dataset))
     output = precision_model_path(fp32_output, args.precision)
     if output.is_file() and not args.force:
         print(f"already there, nothing to do (--force fetches again): {output}")

@@ -98,7 +98,8 @@ def read_boxes_file(path) -> dict[str, np.ndarray]:
             raise ValueError("the top level must be an object")
         boxes = {str(k): np.asarray(v, np.float64).reshape(-1, 4) for k, v in raw.items()}
     except (OSError, ValueError, TypeError) as exc:
-        raise QuantizationError(f"boxes file {path}: {exc}; expected JSON {{\"name\": [[x1, y1, x2, y2], ...]}}") from None
+        raise QuantizationError(f"boxes file {path}: {exc}; "
+                                f"expected JSON {{\"name\": [[x1, y1, x2, y2], ...]}}") from None
     return boxes
 
 

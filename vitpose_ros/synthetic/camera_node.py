@@ -72,7 +72,8 @@ def camera_info(header: Header, width: int, height: int) -> CameraInfo:
     f = focal_length(width)
     return CameraInfo(header=header, width=width, height=height, distortion_model="plumb_bob",
                       d=[0.0] * 5, k=[f, 0.0, width / 2, 0.0, f, height / 2, 0.0, 0.0, 1.0],
-                      r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=[f, 0.0, width / 2, 0.0, 0.0, f, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0])
+                      r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
+                      p=[f, 0.0, width / 2, 0.0, 0.0, f, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0])
 
 
 class SyntheticCamera(Node):

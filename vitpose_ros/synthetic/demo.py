@@ -74,7 +74,8 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
             Parameter("model_path", value=str(model_path)), Parameter("providers", value=list(providers)),
             Parameter("qos_reliability", value="reliable"), Parameter("qos_depth", value=10),
             Parameter("use_depth", value=depth)] + [Parameter(k, value=v) for k, v in (pose_parameters or {}).items()],
-            cli_args=["--ros-args", "-r", "depth/image_raw:=camera/aligned_depth_to_color/image_raw"] if depth else None)
+            cli_args=(["--ros-args", "-r", "depth/image_raw:=camera/aligned_depth_to_color/image_raw"]
+                      if depth else None))
         if not pose.wait_until_active(timeout_s):  # it loads the model on its own thread
             raise RuntimeError(f"the pose node did not start: {pose.configure_error or 'timed out'}")
         result.model = f"{model_path.name} ({pose.estimator.metadata.precision})"

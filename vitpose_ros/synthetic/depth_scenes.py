@@ -101,6 +101,7 @@ class CrossingPeople:
             x = self.width * (0.15 + 0.7 * along)
             yaw = pose.yaw if phase <= 1.0 else -pose.yaw
             people.append((identity, dataclasses.replace(
-                pose, x=x, yaw=yaw, hip_flex=(25 * leg, -25 * leg), knee_flex=(10 + 15 * max(-leg, 0), 10 + 15 * max(leg, 0)),
+                pose, x=x, yaw=yaw, hip_flex=(25 * leg, -25 * leg),
+                knee_flex=(10 + 15 * max(-leg, 0), 10 + 15 * max(leg, 0)),
                 shoulder_flex=(-20 * leg, 20 * leg))))
         return sorted(people, key=lambda item: item[1].height)

@@ -163,7 +163,8 @@ def format_comparison(name: str, comparison: dict, labels: tuple[str, str]) -> s
     width = max(len(label) for label in labels)
     lines = [f"{name}: {ref['persons']} persons"]
     for label, r in zip(labels, (ref, other)):
-        lines.append(f"    {label:<{width}}  PCK@0.05 {r['pck@0.05']:.4f}  PCK@0.1 {r['pck@0.1']:.4f}  OKS AP {r['oks_ap']:.4f}")
+        lines.append(f"    {label:<{width}}  PCK@0.05 {r['pck@0.05']:.4f}  PCK@0.1 {r['pck@0.1']:.4f}  "
+                     f"OKS AP {r['oks_ap']:.4f}")
     lines.append(f"    {'difference':<{width}}  PCK@0.05 {other['pck@0.05'] - ref['pck@0.05']:+.4f}  "
                  f"PCK@0.1 {other['pck@0.1'] - ref['pck@0.1']:+.4f}  OKS AP {other['oks_ap'] - ref['oks_ap']:+.4f}")
     lines.append(f"    keypoint shift between the two: mean {comparison['mean_shift_px']:.3f} px, "
@@ -205,7 +206,8 @@ def main(argv=None) -> int:
     for mode in MODES if args.mode == "both" else (args.mode,):
         if args.compare:
             results[mode] = compare(estimators, mode, args.frames, progress=True)
-            labels = tuple(f"{e.metadata.precision} {pathlib.Path(p).name}" for e, p in zip(estimators, (args.model, args.compare)))
+            labels = tuple(f"{e.metadata.precision} {pathlib.Path(p).name}"
+                           for e, p in zip(estimators, (args.model, args.compare)))
             print(format_comparison(f"{mode} ({args.frames} frames)", results[mode], labels))
             continue
         results[mode] = evaluate(estimator, mode, args.frames, progress=True)

@@ -46,7 +46,8 @@ def smoothing_figures(frames: int = 90, rate: float = 15.0, noise_px: float = 2.
         return float(np.linalg.norm(error, axis=-1)[visible].mean())
 
     def accuracy(points):
-        return pck(points.reshape(-1, *points.shape[2:]), truths.reshape(-1, *truths.shape[2:]), boxes.reshape(-1, 4), 0.05)
+        return pck(points.reshape(-1, *points.shape[2:]), truths.reshape(-1, *truths.shape[2:]),
+                   boxes.reshape(-1, 4), 0.05)
 
     return {"jitter_raw_px": jitter(noisy), "jitter_smoothed_px": jitter(smoothed),
             "pck_raw": accuracy(noisy), "pck_smoothed": accuracy(smoothed)}
@@ -56,6 +57,7 @@ def pooled_smoothing_figures(seeds=range(10), **options) -> dict:
     """``smoothing_figures`` over several scenes: pooled ratio and PCK drop, the worst scene's, and the means."""
     runs = [smoothing_figures(seed=seed, **options) for seed in seeds]
     mean = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
-    return {"ratio": mean["jitter_raw_px"] / mean["jitter_smoothed_px"], "pck_drop": mean["pck_raw"] - mean["pck_smoothed"],
+    return {"ratio": mean["jitter_raw_px"] / mean["jitter_smoothed_px"],
+            "pck_drop": mean["pck_raw"] - mean["pck_smoothed"],
             "worst_ratio": min(r["jitter_raw_px"] / r["jitter_smoothed_px"] for r in runs),
             "worst_pck_drop": max(r["pck_raw"] - r["pck_smoothed"] for r in runs), **mean}

@@ -209,7 +209,8 @@ def _new_model(args, input_size, device, say):
 
         previous = load_checkpoint(args.init_from)
         if previous.config.to_dict() != cfg.to_dict():
-            raise SystemExit(f"--init-from {args.init_from}: its config {previous.config.to_dict()} differs from this run's")
+            raise SystemExit(f"--init-from {args.init_from}: its config {previous.config.to_dict()} "
+                             "differs from this run's")
         model.load_state_dict(previous.state_dict)
     model = model.train().to(device)
     params = sum(p.numel() for p in model.parameters())
@@ -366,7 +367,8 @@ def parse_args(argv=None):
     parser.add_argument("--deconv-channels", type=int, default=64, help="classic decoder width")
     parser.add_argument("--sigma", type=float, default=1.1, help="target Gaussian sigma in heatmap pixels")
     parser.add_argument("--flip-prob", type=float, default=0.0,
-                        help="probability of mirroring a sample, flip pairs swapped (0: synthetic sides differ by shade)")
+                        help="probability of mirroring a sample, flip pairs swapped "
+                             "(0: synthetic sides differ by shade)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
     parser.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
