@@ -10,7 +10,8 @@ on the same crops (the calibration's, else random input) and prints how far thei
 are apart. fp16 keeps LayerNorm, Softmax and reductions in fp32 (``vitpose_ros.model.precision``,
 for the CUDA provider; TensorRT makes its own fp16 engine). INT8: ``static`` (default when
 ``--calibration`` is given) is QDQ with calibrated activations, ``dynamic`` needs no data; see
-``vitpose_ros.model.int8``. The converted model gets its own graph-pipeline file ``<output stem>_graph.onnx`` (``vitpose_ros.model.compose_graph``).
+``vitpose_ros.model.int8``. The converted model gets its own graph-pipeline file
+``<output stem>_graph.onnx`` (``vitpose_ros.model.compose_graph``).
 """
 from __future__ import annotations
 
