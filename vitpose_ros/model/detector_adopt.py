@@ -12,13 +12,11 @@ CPU provider before it is kept.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
-from .onnx_adopt import AdoptError, _rename, _shape
+from .onnx_adopt import AdoptError, _rename, _shape, save_if_it_runs
 
 MIN_OPSET = 13  # Unsqueeze with axes as an input
 
@@ -120,21 +118,11 @@ def _settings(preprocessing: dict) -> dict:
 
 
 def _save_checked(proto, output: pathlib.Path, settings: dict, queries: int) -> None:
-    import onnx
-    import onnxruntime as ort
+    x = np.zeros((1, 3, settings["input_height"], settings["input_width"]), np.float32)
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".adopt-") as scratch:
-        staged = pathlib.Path(scratch) / output.name
-        onnx.save_model(proto, str(staged))
-        try:
-            session = ort.InferenceSession(str(staged), providers=["CPUExecutionProvider"])
-            x = np.zeros((1, 3, settings["input_height"], settings["input_width"]), np.float32)
-            boxes, scores, classes = session.run(["boxes", "scores", "classes"], {"images": x})
-        except Exception as exc:
-            raise AdoptError(f"the adopted detector does not run on ONNX Runtime's CPU provider "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); nothing written") from None
+    def check(boxes, scores, classes):
         if boxes.shape != (1, queries, 4) or scores.shape != (1, queries) or classes.shape != (1, queries):
-            raise AdoptError(f"the adopted detector gives shapes {boxes.shape}, {scores.shape}, {classes.shape}; "
-                             "nothing written")
-        os.replace(staged, output)
+            return f"shapes {boxes.shape}, {scores.shape}, {classes.shape}"
+        return None
+
+    save_if_it_runs(proto, output, "detector", {"images": x}, ["boxes", "scores", "classes"], check)

@@ -179,10 +179,21 @@ def adopt(published: pathlib.Path, output: pathlib.Path, source: OnnxSource,
 
 
 def _save_checked(proto, output: pathlib.Path, metadata: ModelMetadata) -> None:
+    import numpy as np
+
+    want = (2, metadata.num_keypoints, metadata.input_height // HEATMAP_STRIDE, metadata.input_width // HEATMAP_STRIDE)
+    x = np.zeros(want[:1] + (3, metadata.input_height, metadata.input_width), np.float32)
+    save_if_it_runs(proto, output, "model", {INPUT_NAME: x}, [OUTPUT_NAME], lambda heatmaps: (
+        None if heatmaps.shape == want else f"heatmaps of shape {heatmaps.shape} at batch 2, expected {want}"))
+
+
+def save_if_it_runs(proto, output: pathlib.Path, what: str, feeds: dict, output_names: list[str], check) -> None:
+    """Write ``proto`` to ``output`` only if ONNX Runtime's CPU provider runs it on ``feeds`` and
+    ``check(*outputs)`` finds nothing wrong (it returns None, or what is wrong): staged beside
+    ``output`` and moved into place, so a failed adoption leaves nothing behind."""
     import os
     import tempfile
 
-    import numpy as np
     import onnx
     import onnxruntime as ort
 
@@ -192,16 +203,13 @@ def _save_checked(proto, output: pathlib.Path, metadata: ModelMetadata) -> None:
         onnx.save_model(proto, str(staged))
         try:
             session = ort.InferenceSession(str(staged), providers=["CPUExecutionProvider"])
-            x = np.zeros((2, 3, metadata.input_height, metadata.input_width), np.float32)
-            got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+            outputs = session.run(output_names, feeds)
         except Exception as exc:
-            raise AdoptError(f"the adopted model does not run on ONNX Runtime's CPU provider "
+            raise AdoptError(f"the adopted {what} does not run on ONNX Runtime's CPU provider "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); nothing written") from None
-        want = (2, metadata.num_keypoints, metadata.input_height // HEATMAP_STRIDE,
-                metadata.input_width // HEATMAP_STRIDE)
-        if got.shape != want:
-            raise AdoptError(f"the adopted model gives heatmaps of shape {got.shape} at batch 2, expected {want}; "
-                             "nothing written")
+        wrong = check(*outputs)
+        if wrong:
+            raise AdoptError(f"the adopted {what} gives {wrong}; nothing written")
         os.replace(staged, output)
 
 
