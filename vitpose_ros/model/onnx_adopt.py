@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from ..core.metadata import HEATMAP_STRIDE, IMAGENET_MEAN, IMAGENET_STD, INPUT_NAME, OUTPUT_NAME, ModelMetadata
 from ..core.skeletons import get_skeleton
+from .fetch import Source
 
 # transformers' ViTPose++ experts (VitPoseBackbone's dataset_index)
 VITPOSE_PLUS_EXPERTS = {"coco": 0, "aic": 1, "mpii": 2, "ap10k": 3, "apt36k": 4, "wholebody": 5}
@@ -39,13 +40,9 @@ class AdoptError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class OnnxSource:
+class OnnxSource(Source):
     """A published ViTPose ONNX file: where, which files (the ONNX file first), how to read it."""
 
-    repo_id: str
-    files: tuple[str, ...]
-    description: str
-    licence: str
     layout: str  # "transformers.js" | "easy_vitpose"
     variant: str
     dataset: str
