@@ -15,3 +15,14 @@ def export_random_model(path, variant="tiny", dataset="coco", num_keypoints=17, 
                          input_height=image_size[0], input_width=image_size[1], decoder=decoder,
                          source_format="random", dark_kernel=dark_kernel)
     return export_model(model, path, meta, batch=batch)
+
+
+def model_with_stale_graph(path) -> pathlib.Path:
+    """A model re-exported (other weights) over a path whose graph file still holds the old network."""
+    from vitpose_ros.core.device_graph import graph_model_path
+
+    model = export_random_model(path, seed=0)
+    old_graph = graph_model_path(model).read_bytes()
+    export_random_model(model, seed=1)
+    graph_model_path(model).write_bytes(old_graph)
+    return model

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from model_factory import export_random_model
+from model_factory import export_random_model, model_with_stale_graph
 from onnx import TensorProto, helper, numpy_helper
 
 from vitpose_ros.core.content_hash import model_digest
@@ -216,10 +216,7 @@ def test_a_graph_whose_network_changed_is_never_run(tmp_path):
 
 
 def test_auto_takes_host_with_a_warning_when_the_graph_file_is_stale(tmp_path, cuda_listed, caplog):
-    model = export_random_model(tmp_path / "m.onnx", seed=0)
-    old_graph = graph_model_path(model).read_bytes()
-    export_random_model(model, seed=1)
-    graph_model_path(model).write_bytes(old_graph)
+    model = model_with_stale_graph(tmp_path / "m.onnx")
     caplog.set_level(logging.INFO, logger="vitpose_ros")
     assert PoseEstimator(model, providers=("cuda", "cpu"), engine_cache_dir=tmp_path / "cache").pipeline == "host"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "host pipeline" in r.getMessage()]

@@ -9,7 +9,7 @@ import shutil
 
 import onnxruntime as ort
 import pytest
-from model_factory import export_random_model
+from model_factory import export_random_model, model_with_stale_graph
 
 from vitpose_ros.core import build_engine, engine
 from vitpose_ros.core.content_hash import HASH_MEMO_NAME, FileHashes, model_digest
@@ -189,10 +189,7 @@ def test_build_engine_prebuilds_under_the_key_the_node_loads(two_models, tmp_pat
 
 
 def test_a_stale_graph_is_refused_before_tensorrt_builds_an_engine_for_it(tmp_path, tensorrt_listed, caplog):
-    model = export_random_model(tmp_path / "m.onnx", seed=0)
-    old_graph = graph_model_path(model).read_bytes()
-    export_random_model(model, seed=1)
-    graph_model_path(model).write_bytes(old_graph)
+    model = model_with_stale_graph(tmp_path / "m.onnx")
     caplog.set_level(logging.WARNING, logger="vitpose_ros")
     estimator = PoseEstimator(model, providers=("tensorrt", "cpu"), engine_cache_dir=tmp_path / "trt")
     assert estimator.pipeline == "host"
