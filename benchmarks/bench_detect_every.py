@@ -17,7 +17,7 @@ weights: timing does not depend on them; exported as ``fetch --detector rtdetr-r
 on every N-th frame (the camera frame stretched to its input, as the detector contract says), the
 demo pose model on the persons' boxes every frame; mean over the frames, with the detector's and
 the pose estimate's own times. Needs torch and transformers (for the export).
-Not a test: figures vary with the machine; the README records one run.
+Not a test: figures vary with the machine; docs/benchmarks.md records one run.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ graph pipeline's network hash is remembered in the engine cache folder as on a r
 start; the first (cold) SHA-256 of the network is timed separately ("hash s"). Files: the
 network (+ external data) for host, the graph file for graph. Medians over ``--repeats``, and the
 range of the peaks (ONNX Runtime's session creation peaks at one of two levels, run to run).
-Not a test: figures vary with the machine; the README records one run.
+Not a test: figures vary with the machine; docs/benchmarks.md records one run.
 """
 from __future__ import annotations
 
