@@ -97,7 +97,9 @@ def build_dataset(num_images: int, seed: int, input_size, workers: int = 2, prog
     jobs = [(seed * 10**6 + i, "scene" if i % 2 == 0 else "crop", tuple(input_size)) for i in range(num_images)]
     crops, keypoints = [], []
     bar = _progress_bar(len(jobs), "rendering", progress)
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    # forkserver, not fork: a fork inherits whatever lock another thread held at that moment
+    # (a test process runs ROS and ONNX Runtime threads), and a worker stuck on one hangs the pool
+    with multiprocessing.get_context("forkserver").Pool(workers) as pool:
         for samples in pool.imap(_render_job, jobs, chunksize=16):
             for crop, kps in samples:
                 crops.append(crop)
