@@ -17,7 +17,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARE = package_share_dir()
 LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]
 EXPECTED_ARGUMENTS = ["model", "model_path", "precision", "image", "detections", "camera_info", "compressed",
-                      "use_detections", "providers", "fp16", "pipeline", "depth", "tracker", "smoothing", "namespace",
+                      "use_detections", "detector", "detector_path", "providers", "fp16", "pipeline", "depth", "tracker", "smoothing", "namespace",
                       "rviz", "log_level", "detections_type", "fastdds_profile"]
 
 
@@ -61,7 +61,8 @@ def test_defaults():
     assert pathlib.Path(c["parameters_file"]).name == "vitpose_b.yaml"
     assert c["parameters"] == {"model_size": "b", "precision": "fp32", "providers": ["tensorrt", "cuda", "cpu"],
                                "fp16": True, "pipeline": "auto", "use_detections": True, "compressed": False,
-                               "tracker": "iou", "smoothing": False, "detections_type": "vision_msgs"}
+                               "tracker": "iou", "smoothing": False, "detections_type": "vision_msgs",
+                               "detector": "topic"}
     assert c["remappings"] == [("camera/image_raw", "/camera/image_raw"), ("detections", "/detections"),
                                ("camera/camera_info", "/camera/camera_info")]
     assert c["namespace"] == ""
@@ -80,7 +81,8 @@ def test_values_get_their_parameter_types():
     p = c["parameters"]
     assert p == {"model_size": "l", "precision": "int8", "model_path": "/models/my model.onnx",
                  "providers": ["cpu", "cuda"], "fp16": False, "pipeline": "graph", "use_detections": False,
-                 "compressed": True, "tracker": "iou", "smoothing": False, "detections_type": "vision_msgs"}
+                 "compressed": True, "tracker": "iou", "smoothing": False, "detections_type": "vision_msgs",
+                 "detector": "topic"}
     assert all(type(p[k]) is bool for k in ("fp16", "use_detections", "compressed"))
     assert all(type(x) is str for x in p["providers"])
     assert c["rviz"] is True
@@ -152,7 +154,7 @@ def test_depth_tracker_and_smoothing():
     ({"camera_info": "/1info"}, "camera_info"), ({"namespace": "bad ns"}, "namespace"),
     ({"modle": "s"}, "modle"), ({"precision": "int4"}, "precision"), ({"precision": ""}, "precision"),
     ({"tracker": "kalman"}, "tracker"), ({"smoothing": "maybe"}, "smoothing"), ({"depth": "/a b"}, "depth"),
-    ({"detections_type": "darknet"}, "detections_type"),
+    ({"detections_type": "darknet"}, "detections_type"), ({"detector": "yolo"}, "detector"),
     ({"fastdds_profile": "/no/such/profile.xml"}, "fastdds_profile"),
 ])
 def test_invalid_values_raise_one_line_value_errors(args, words):
@@ -176,6 +178,12 @@ def test_module_imports_no_launch():
 
 def test_detections_type_reaches_the_node_parameters():
     assert config(detections_type="YOLO_msgs")["parameters"]["detections_type"] == "yolo_msgs"
+
+
+def test_builtin_detector_and_its_file_reach_the_node_parameters():
+    p = config(detector=" Builtin ", detector_path="/models/people.onnx")["parameters"]
+    assert p["detector"] == "builtin" and p["detector_path"] == "/models/people.onnx"
+    assert "detector_path" not in config(detector="builtin", detector_path=" ")["parameters"]
 
 
 PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
@@ -224,6 +232,7 @@ def test_launch_arguments_are_complete_and_described():
     defaults = {name: default for name, default, _ in LAUNCH_ARGUMENTS}
     assert defaults == {"model": "b", "model_path": "", "precision": "fp32", "image": "/camera/image_raw", "detections": "/detections",
                         "camera_info": "/camera/camera_info", "compressed": "false", "use_detections": "true",
+                        "detector": "topic", "detector_path": "",
                         "providers": "tensorrt,cuda,cpu", "fp16": "true", "pipeline": "auto", "depth": "",
                         "tracker": "iou", "smoothing": "false", "namespace": "", "rviz": "false", "log_level": "info",
                         "detections_type": "vision_msgs", "fastdds_profile": "auto"}

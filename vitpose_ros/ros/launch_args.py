@@ -20,6 +20,7 @@ PROVIDERS = ("tensorrt", "cuda", "cpu")
 PIPELINES = ("auto", "host", "graph")  # = vitpose_ros.core.estimator.PIPELINES
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
 DETECTIONS_TYPES = ("vision_msgs", "yolo_msgs")  # the same as parameters.DETECTIONS_TYPES
+DETECTORS = ("topic", "builtin")  # the same as parameters.DETECTORS
 RVIZ_CONFIG = "pose.rviz"
 RVIZ_CONFIG_3D = "pose_3d.rviz"  # with depth: 3D skeletons and the depth image
 TRACKERS = ("none", "iou")  # the same as vitpose_ros.ros.parameters.TRACKERS
@@ -43,6 +44,10 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
     ("camera_info", "/camera/camera_info", "Camera info topic (sensor_msgs/CameraInfo) for placing the RViz markers."),
     ("compressed", "false", "Subscribe to <image>/compressed (sensor_msgs/CompressedImage) instead of the raw image."),
     ("use_detections", "true", "Estimate poses in the detected person boxes; false: the whole frame is one person."),
+    ("detector", "topic", "Where person boxes come from: topic (the detections topic) or builtin (the node runs a "
+                          "person detector ONNX on each image, with the pose network's providers; no detections topic)."),
+    ("detector_path", "", "Person detector ONNX for detector:=builtin; empty: "
+                          "~/.local/share/vitpose_ros/models/person_detector.onnx (or under $VITPOSE_MODEL_DIR)."),
     ("providers", "tensorrt,cuda,cpu", "Comma-separated ONNX Runtime execution providers, best first, from "
                                        "tensorrt, cuda, cpu; unavailable ones are skipped."),
     ("fp16", "true", "Run the network in fp16: TensorRT builds an fp16 engine, CUDA loads <model>_fp16.onnx "
@@ -202,6 +207,7 @@ def node_configuration(args: dict, share_dir) -> dict:
         "tracker": _choice("tracker", values["tracker"], TRACKERS),
         "smoothing": parse_bool("smoothing", values["smoothing"]),
         "detections_type": _choice("detections_type", values["detections_type"], DETECTIONS_TYPES),
+        "detector": _choice("detector", values["detector"], DETECTORS),
     }
     depth = str(values["depth"]).strip()
     if depth:
@@ -209,6 +215,9 @@ def node_configuration(args: dict, share_dir) -> dict:
     model_path = str(values["model_path"]).strip()
     if model_path:
         parameters["model_path"] = model_path
+    detector_path = str(values["detector_path"]).strip()
+    if detector_path:
+        parameters["detector_path"] = detector_path
 
     remappings = [
         ("camera/image_raw", image),

@@ -11,6 +11,9 @@ Published:                pose/keypoints (PointCloud2, persons x keypoints: x, y
                           pose/markers (MarkerArray), pose/image (only while subscribed),
                           /diagnostics (1 Hz)
 
+With detector:=builtin the node runs a person detector ONNX (vitpose_ros.core.detector) on each
+image itself, on the inference thread before pose, and subscribes to no detections topic.
+
 Person ids come from the detector (Detection2D.id mapped to integers) or the built-in tracker;
 optional One Euro smoothing per (id, keypoint) uses the image stamps as time.
 
@@ -36,6 +39,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from ..core.depth import Intrinsics, keypoints_to_3d
+from ..core.detector import PersonDetector
 from ..core.draw import draw_poses
 from ..core.engine import DEFAULT_ENGINE_CACHE, ModelError
 from ..core.estimator import PIPELINES, PoseEstimator
@@ -47,8 +51,8 @@ from ..core.tracking import BoxTracker, IdRegistry
 from .conversions import (DETECTION_READERS, UnsupportedEncoding, compressed_to_rgb, depth_image_array,
                           image_to_rgb, keypoints_3d_to_cloud, keypoints_to_cloud, rgb_to_image)
 from .markers import pose_markers
-from .parameters import (LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, PRECISIONS, TRACKERS,
-                         default_model_path)
+from .parameters import (DETECTORS, LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, PRECISIONS, TRACKERS,
+                         default_detector_path, default_model_path)
 from .stats import PipelineStats
 from .sync import StampCache, StampSync
 
@@ -68,6 +72,7 @@ class PoseNode(Node):
         super().__init__(NODE_NAME, **node_kwargs)
         self._declare_parameters()
         self.estimator = self._load_estimator()
+        self.detector = self._load_detector()  # None: boxes come from the detections topic
         self.skeleton = self.estimator.skeleton
         self.stats = PipelineStats()
         self.sync = StampSync(int(self.params["sync_slop"] * 1e9), self.params["sync_cache_size"])
@@ -152,6 +157,30 @@ class PoseNode(Node):
                                       f"running it as {meta.precision}")
         return estimator
 
+    def _load_detector(self) -> PersonDetector | None:
+        """The built-in person detector (detector:=builtin), on the pose network's engine settings."""
+        p = self.params
+        if p["detector"] not in DETECTORS:
+            raise StartupError(f"detector must be one of {', '.join(DETECTORS)}, got {p['detector']!r}")
+        if p["detector"] == "topic":
+            return None
+        path = pathlib.Path(p["detector_path"]).expanduser() if p["detector_path"] else default_detector_path()
+        if not path.is_file():
+            raise StartupError(f"detector file not found: {path}. Set detector_path to a person-detector ONNX "
+                               "(the shipped synthetic one: vitpose_ros/synthetic/models/person_detector_synthetic.onnx) "
+                               "or use detector:=topic with a detections topic")
+        try:
+            detector = PersonDetector(path, providers=list(p["providers"]), fp16=p["fp16"],
+                                      engine_cache_dir=p["engine_cache_dir"] or DEFAULT_ENGINE_CACHE,
+                                      device_id=p["device_id"], cpu_threads=p["cpu_threads"],
+                                      logger=_RclpyLogAdapter(self.get_logger()))
+        except (ModelError, ValueError) as exc:
+            raise StartupError(f"cannot use detector {path}: {exc}") from None
+        meta = detector.metadata
+        self.get_logger().info(f"built-in person detector {path.name} (input {meta.input_height}x{meta.input_width} "
+                               f"{meta.resize}, class {meta.class_names[meta.person_class]!r}) on {detector.active_provider}")
+        return detector
+
     def _subscribe_inputs(self) -> None:
         p = self.params
         reliability = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}.get(p["qos_reliability"])
@@ -170,7 +199,7 @@ class PoseNode(Node):
         topics = [image_sub.topic_name]
         if p["use_depth"]:
             topics.append(self.create_subscription(Image, "depth/image_raw", self._on_depth, qos).topic_name)
-        if p["use_detections"]:
+        if p["use_detections"] and self.detector is None:
             message_type, self._read_persons = _detection_message(p["detections_type"])
             topics.append(self.create_subscription(message_type, "detections", self._on_detections, qos).topic_name)
         self.get_logger().info(
@@ -195,7 +224,7 @@ class PoseNode(Node):
         self.images_lost += info.total_count_change
 
     def _on_image(self, msg) -> None:
-        if not self.params["use_detections"]:
+        if self.detector is not None or not self.params["use_detections"]:  # nothing to pair with
             self._offer(msg, None)
             return
         self._offer_newest(self.sync.add_image(stamp_ns(msg.header.stamp), msg))
@@ -246,7 +275,9 @@ class PoseNode(Node):
         rgb = self._convert(image_msg)
         if rgb is None:
             return None
-        boxes, detection_ids = self._person_boxes(detections_msg, rgb.shape[1], rgb.shape[0])
+        t_boxes = time.perf_counter()
+        boxes, detection_ids = (self._detect_persons(rgb) if self.detector is not None
+                                else self._person_boxes(detections_msg, rgb.shape[1], rgb.shape[0]))
         t1 = time.perf_counter()
         keypoints = self.estimator.estimate(rgb, boxes)
         t2 = time.perf_counter()
@@ -259,6 +290,7 @@ class PoseNode(Node):
         self._publish(image_msg.header, rgb, keypoints, boxes, ids, points_3d)
         t5 = time.perf_counter()
         self.last_frame_timings = {"convert": t1 - t0, "estimate": t2 - t1, "track_smooth": t3 - t2,
+                                   "detect": t1 - t_boxes if self.detector is not None else 0.0,
                                    "depth": t4 - t3, "publish": t5 - t4}
         latency = (self.get_clock().now().nanoseconds - stamp_ns(image_msg.header.stamp)) / 1e9
         self.stats.record(latency, len(keypoints))
@@ -275,6 +307,12 @@ class PoseNode(Node):
             self.get_logger().warning(f"skipping malformed image: {exc}", throttle_duration_sec=5.0)
         self.stats.count("frames_skipped")
         return None
+
+    def _detect_persons(self, rgb: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """detector:=builtin: this frame's person boxes (clipped, none collapsed), no detection ids."""
+        p = self.params
+        boxes, _ = self.detector.detect_persons(rgb, p["min_box_score"], p["max_persons"])
+        return boxes.astype(np.float64), [""] * len(boxes)
 
     def _person_boxes(self, detections_msg, width: int, height: int) -> tuple[np.ndarray, list[str]]:
         """Valid person boxes (M, 4) and their detection id strings ("" where the detector gave none)."""
@@ -385,6 +423,8 @@ class PoseNode(Node):
             "execution_provider": self.estimator.active_provider,
             "pipeline": self.estimator.pipeline,
             "model_precision": self.estimator.metadata.precision,
+            "detector": "builtin" if self.detector is not None else "topic",
+            "detector_provider": self.detector.active_provider if self.detector is not None else "",
             "frames_processed": str(self.stats.frames_processed),
             "frames_dropped": str(self.frames_dropped),
             "frames_skipped_bad_input": str(self.stats.frames_skipped),

@@ -10,10 +10,12 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 from ..core.engine import DEFAULT_ENGINE_CACHE
 from ..core.metadata import PRECISIONS
 from ..core.model_files import MODEL_SIZES, default_model_path, model_dir  # noqa: F401 (re-exported)
+from ..core.model_files import DEFAULT_DETECTOR_FILE, default_detector_path  # noqa: F401 (re-exported)
 
 NODE_NAME = "vitpose"
 TRACKERS = ("none", "iou")
 DETECTIONS_TYPES = ("vision_msgs", "yolo_msgs")
+DETECTORS = ("topic", "builtin")
 DEFAULT_MODEL_DIR = model_dir()  # at import; default_model_path() reads $VITPOSE_MODEL_DIR on each call
 
 
@@ -44,6 +46,11 @@ PARAMETERS = {
     "max_persons": (10, "at most this many persons per frame (highest detection scores)", {"integer_range": _int_range(1, 100)}),
     "person_class_ids": (["person", "0"], "class ids that mean 'person' (exact string match): vision_msgs hypothesis class_id; yolo_msgs class_name or class_id", {}),
     "detections_type": ("vision_msgs", "message type on the detections topic: vision_msgs (Detection2DArray) or yolo_msgs (yolo_ros DetectionArray)", {"read_only": True}),
+    "detector": ("topic", "where person boxes come from: topic (the detections topic) or builtin (a person detector "
+                          "ONNX run by this node on each image with the pose network's providers, fp16, engine cache "
+                          "and device; no detections topic)", {"read_only": True}),
+    "detector_path": ("", "person detector ONNX (vitpose detector contract) for detector builtin; empty: "
+                          f"<VITPOSE_MODEL_DIR>/{DEFAULT_DETECTOR_FILE}", {"read_only": True}),
     "use_detections": (True, "false: no detection topic, the whole frame (or roi) is one person box", {"read_only": True}),
     "roi": ([0, 0, 0, 0], "x, y, width, height of the person box when use_detections is false; zeros: full frame", {}),
     "sync_slop": (0.05, "max stamp difference (s) when pairing detections with images without an exact match", {"read_only": True, "floating_point_range": _float_range(0.0, 1.0)}),
