@@ -187,9 +187,22 @@ def test_training_targets_decode_back_to_the_boxes():
     torch.testing.assert_close(found, boxes[0, :2], atol=1e-4, rtol=0)
 
 
+def test_giou_loss_is_zero_for_boxes_the_cells_predict_exactly():
+    boxes = torch.tensor([[[10.0, 20.0, 50.0, 61.0], [60.0, 5.0, 95.0, 40.0], [np.nan] * 4]])
+    target, weights = detector_train.area_targets(boxes, (16, 24), 4)
+    assert weights.max() == 1.0 and 0 < (weights > 0).sum() < 16 * 24
+    assert sorted(target[0][weights[0] == 1.0].tolist()) == sorted(boxes[0, :2].tolist())  # centre cells own their box
+    cx, cy = (torch.arange(24) + 0.5) * 4, (torch.arange(16) + 0.5) * 4
+    sides = torch.stack([cx - target[..., 0], cy[:, None] - target[..., 1], target[..., 2] - cx,
+                         target[..., 3] - cy[:, None]], 1).clamp(min=1e-3)
+    assert detector_train.giou_loss((sides / 4).log(), target, weights, 4) == pytest.approx(0, abs=1e-6)
+    assert detector_train.giou_loss((sides / 4).log() + 0.3, target, weights, 4) > 0.1
+
+
 def test_a_few_detector_training_steps_reduce_the_loss_and_export(tmp_path):
     args = detector_train.parse_args(["--output-dir", str(tmp_path), "--images", "24", "--steps", "30", "--batch", "8",
-                                      "--warmup", "3", "--input-size", "96x128", "--head", "8", "--workers", "1"])
+                                      "--warmup", "3", "--input-size", "96x128", "--head", "8", "--workers", "1",
+                                      "--giou-weight", "2"])
     out = detector_train.train(args)
     assert len(out["losses"]) == 30 and np.mean(out["losses"][-5:]) < 0.7 * np.mean(out["losses"][:5])
     detector = PersonDetector(out["onnx"], providers=("cpu",))

@@ -79,7 +79,8 @@ class DetectorMetadata:
             raise ValueError(f"metadata 'resize' must be one of {', '.join(RESIZE_MODES)}, got {props['resize']!r}")
         names = json.loads(props["class_names"])
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            raise ValueError(f"metadata 'class_names' must be a JSON list of strings, got {props['class_names'][:80]!r}")
+            raise ValueError(f"metadata 'class_names' must be a JSON list of strings, "
+                             f"got {props['class_names'][:80]!r}")
         person = int(props["person_class"])
         if not 0 <= person < len(names):
             raise ValueError(f"metadata 'person_class' {person} is not an index into its {len(names)} class names")
@@ -130,7 +131,8 @@ def _check_detector_io(session, where: str) -> tuple[DetectorMetadata, int | Non
         raise ModelError(f"{where}: detector inputs are {[i.name for i in inputs]}, expected ['{DETECTOR_INPUT}']")
     shape = inputs[0].shape
     if inputs[0].type != "tensor(float)" or len(shape) != 4 or shape[1] != 3:
-        raise ModelError(f"{where}: input '{DETECTOR_INPUT}' is {inputs[0].type} {shape}, expected float32 (N, 3, H, W)")
+        raise ModelError(f"{where}: input '{DETECTOR_INPUT}' is {inputs[0].type} {shape}, "
+                         "expected float32 (N, 3, H, W)")
     if shape[2:] != [meta.input_height, meta.input_width]:
         raise ModelError(f"{where}: input is {shape[2]}x{shape[3]} but metadata says "
                          f"{meta.input_height}x{meta.input_width}")

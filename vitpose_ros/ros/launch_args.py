@@ -44,8 +44,9 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
     ("camera_info", "/camera/camera_info", "Camera info topic (sensor_msgs/CameraInfo) for placing the RViz markers."),
     ("compressed", "false", "Subscribe to <image>/compressed (sensor_msgs/CompressedImage) instead of the raw image."),
     ("use_detections", "true", "Estimate poses in the detected person boxes; false: the whole frame is one person."),
-    ("detector", "topic", "Where person boxes come from: topic (the detections topic) or builtin (the node runs a "
-                          "person detector ONNX on each image, with the pose network's providers; no detections topic)."),
+    ("detector", "topic", "Where person boxes come from: topic (the detections topic) or builtin (the node runs "
+                          "a person detector ONNX on each image, with the pose network's providers; no detections "
+                          "topic)."),
     ("detector_path", "", "Person detector ONNX for detector:=builtin; empty: "
                           "~/.local/share/vitpose_ros/models/person_detector.onnx (or under $VITPOSE_MODEL_DIR)."),
     ("providers", "tensorrt,cuda,cpu", "Comma-separated ONNX Runtime execution providers, best first, from "

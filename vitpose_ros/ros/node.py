@@ -9,7 +9,8 @@ Subscribed (remappable):  camera/image_raw (Image; or camera/image_raw/compresse
 Published:                pose/keypoints (PointCloud2, persons x keypoints: x, y, score, id),
                           pose/keypoints_3d (with use_depth: x, y, z in metres, score, id),
                           pose/markers (MarkerArray), pose/image (only while subscribed),
-                          /diagnostics (1 Hz)
+                          pose/detections (with detector:=builtin: its person boxes,
+                          vision_msgs/Detection2DArray), /diagnostics (1 Hz)
 
 With detector:=builtin the node runs a person detector ONNX (vitpose_ros.core.detector) on each
 image itself, on the inference thread before pose, and subscribes to no detections topic.
@@ -48,8 +49,8 @@ from ..core.model_files import fetch_command
 from ..core.preprocess import sanitize_boxes
 from ..core.smoothing import KeypointSmoother
 from ..core.tracking import BoxTracker, IdRegistry
-from .conversions import (DETECTION_READERS, UnsupportedEncoding, compressed_to_rgb, depth_image_array,
-                          image_to_rgb, keypoints_3d_to_cloud, keypoints_to_cloud, rgb_to_image)
+from .conversions import (DETECTION_READERS, UnsupportedEncoding, boxes_to_detections, compressed_to_rgb,
+                          depth_image_array, image_to_rgb, keypoints_3d_to_cloud, keypoints_to_cloud, rgb_to_image)
 from .markers import pose_markers
 from .parameters import (DETECTORS, LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, PRECISIONS, TRACKERS,
                          default_detector_path, default_model_path)
@@ -109,6 +110,14 @@ class PoseNode(Node):
         self.markers_pub = self.create_publisher(MarkerArray, "pose/markers", 10)
         self.image_pub = self.create_publisher(Image, "pose/image", 2)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.detections_pub = None  # detector:=builtin: what it found (where vision_msgs is installed)
+        if self.detector is not None:
+            try:
+                from vision_msgs.msg import Detection2DArray
+
+                self.detections_pub = self.create_publisher(Detection2DArray, "pose/detections", 10)
+            except ImportError:
+                self.get_logger().info("vision_msgs is not installed: the built-in detector's boxes are not published")
 
     def _start_worker(self) -> None:
         self._pending = None  # newest matched (image, detections) awaiting inference
@@ -167,7 +176,7 @@ class PoseNode(Node):
         path = pathlib.Path(p["detector_path"]).expanduser() if p["detector_path"] else default_detector_path()
         if not path.is_file():
             raise StartupError(f"detector file not found: {path}. Set detector_path to a person-detector ONNX "
-                               "(the shipped synthetic one: vitpose_ros/synthetic/models/person_detector_synthetic.onnx) "
+                               "(the synthetic demo's: vitpose_ros/synthetic/models/person_detector_synthetic.onnx) "
                                "or use detector:=topic with a detections topic")
         try:
             detector = PersonDetector(path, providers=list(p["providers"]), fp16=p["fp16"],
@@ -178,7 +187,8 @@ class PoseNode(Node):
             raise StartupError(f"cannot use detector {path}: {exc}") from None
         meta = detector.metadata
         self.get_logger().info(f"built-in person detector {path.name} (input {meta.input_height}x{meta.input_width} "
-                               f"{meta.resize}, class {meta.class_names[meta.person_class]!r}) on {detector.active_provider}")
+                               f"{meta.resize}, class {meta.class_names[meta.person_class]!r}) "
+                               f"on {detector.active_provider}")
         return detector
 
     def _subscribe_inputs(self) -> None:
@@ -276,7 +286,7 @@ class PoseNode(Node):
         if rgb is None:
             return None
         t_boxes = time.perf_counter()
-        boxes, detection_ids = (self._detect_persons(rgb) if self.detector is not None
+        boxes, detection_ids = (self._detect_persons(rgb, image_msg.header) if self.detector is not None
                                 else self._person_boxes(detections_msg, rgb.shape[1], rgb.shape[0]))
         t1 = time.perf_counter()
         keypoints = self.estimator.estimate(rgb, boxes)
@@ -308,10 +318,13 @@ class PoseNode(Node):
         self.stats.count("frames_skipped")
         return None
 
-    def _detect_persons(self, rgb: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """detector:=builtin: this frame's person boxes (clipped, none collapsed), no detection ids."""
+    def _detect_persons(self, rgb: np.ndarray, header) -> tuple[np.ndarray, list[str]]:
+        """detector:=builtin: this frame's person boxes (clipped, none collapsed; published on
+        pose/detections with their scores), no detection ids."""
         p = self.params
-        boxes, _ = self.detector.detect_persons(rgb, p["min_box_score"], p["max_persons"])
+        boxes, scores = self.detector.detect_persons(rgb, p["min_box_score"], p["max_persons"])
+        if self.detections_pub is not None:
+            self.detections_pub.publish(boxes_to_detections(boxes, header, "person", scores, [""] * len(boxes)))
         return boxes.astype(np.float64), [""] * len(boxes)
 
     def _person_boxes(self, detections_msg, width: int, height: int) -> tuple[np.ndarray, list[str]]:

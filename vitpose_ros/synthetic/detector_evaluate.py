@@ -1,7 +1,7 @@
 """Person-detection accuracy on held-out synthetic scenes: AP@0.5 (COCO 101-point), recall, precision.
 
-    python -m vitpose_ros.synthetic.detector_evaluate --model vitpose_ros/synthetic/models/person_detector_synthetic.onnx
-                                                      [--frames 500] [--min-score 0.05]
+    python -m vitpose_ros.synthetic.detector_evaluate \
+        --model vitpose_ros/synthetic/models/person_detector_synthetic.onnx [--frames 500] [--min-score 0.05]
 
 Frames are ``render_scene`` at the pose evaluation's scene seeds (from 10**9 + 10**6 up, never used
 in training) with the figures' exact extents as truth (``box_jitter=False``). Detections of all

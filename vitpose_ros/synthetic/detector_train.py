@@ -54,6 +54,22 @@ def build_dataset(num_images: int, seed: int, input_size, resize: str = "stretch
     return images, boxes
 
 
+def cached_dataset(args, input_size):
+    """``build_dataset`` for these arguments, kept in ``--dataset-cache`` (.npz) when given: a rerun
+    with other training settings skips the rendering."""
+    key = np.array([args.images, args.seed, *input_size])
+    cache = pathlib.Path(args.dataset_cache) if args.dataset_cache else None
+    if cache is not None and cache.is_file():
+        with np.load(cache) as data:
+            if data["key"].tolist() == key.tolist() and str(data["resize"]) == args.resize:
+                return data["images"], data["boxes"]
+    images, boxes = build_dataset(args.images, args.seed, input_size, args.resize, args.workers)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, key=key, resize=args.resize, images=images, boxes=boxes)
+    return images, boxes
+
+
 def centre_targets(boxes, grid_size, stride: int):
     """Heat-map targets (B,1,h,w), centre cell index (B,P) into h*w, log side distances (B,P,4) and
     which rows are boxes (B,P), from network-pixel boxes (B,P,4) (NaN rows: no box). torch."""
@@ -76,6 +92,47 @@ def centre_targets(boxes, grid_size, stride: int):
     sides = torch.stack([cell_x - b[..., 0], cell_y - b[..., 1], b[..., 2] - cell_x, b[..., 3] - cell_y], -1)
     log_sides = torch.log(sides.clamp(min=1.0) / stride)
     return heat, (iy * grid_w + ix).long(), log_sides, valid
+
+
+def area_targets(boxes, grid_size, stride: int, min_weight: float = 0.2):
+    """TTFNet-style box targets for every cell near a box centre: the box (B,h,w,4) whose Gaussian is
+    highest at the cell, and a weight (B,h,w) = that Gaussian where it is >= ``min_weight``, else 0."""
+    import torch
+
+    grid_h, grid_w = grid_size
+    valid = torch.isfinite(boxes).all(-1) & (boxes[..., 2] > boxes[..., 0]) & (boxes[..., 3] > boxes[..., 1])
+    b = torch.where(valid[..., None], boxes, torch.zeros_like(boxes))
+    ix = ((b[..., 0] + b[..., 2]) / 2 / stride).floor().clamp(0, grid_w - 1)
+    iy = ((b[..., 1] + b[..., 3]) / 2 / stride).floor().clamp(0, grid_h - 1)
+    sx = ((b[..., 2] - b[..., 0]) / stride / 6).clamp(min=0.8)
+    sy = ((b[..., 3] - b[..., 1]) / stride / 6).clamp(min=0.8)
+    gx = torch.exp(-((torch.arange(grid_w, dtype=torch.float32) - ix[..., None]) ** 2) / (2 * sx[..., None] ** 2))
+    gy = torch.exp(-((torch.arange(grid_h, dtype=torch.float32) - iy[..., None]) ** 2) / (2 * sy[..., None] ** 2))
+    per_box = gy[..., :, None] * gx[..., None, :] * valid[..., None, None]  # (B,P,h,w)
+    weight, owner = per_box.max(1)
+    target = b.gather(1, owner.flatten(1)[..., None].expand(-1, -1, 4)).view(*owner.shape, 4)
+    return target, torch.where(weight >= min_weight, weight, torch.zeros_like(weight))
+
+
+def giou_loss(pred_log_sides, target_boxes, weights, stride: int):
+    """Weighted mean of 1 - GIoU between the boxes the cells predict (cell centre +- exp(log side)
+    * stride) and their target boxes; ``weights`` (B,h,w) from ``area_targets``."""
+    import torch
+
+    grid_h, grid_w = pred_log_sides.shape[-2:]
+    cx = (torch.arange(grid_w, dtype=torch.float32) + 0.5) * stride
+    cy = (torch.arange(grid_h, dtype=torch.float32) + 0.5) * stride
+    sides = pred_log_sides.float().clamp(max=8).exp() * stride  # (B,4,h,w)
+    pred = torch.stack([cx - sides[:, 0], cy[:, None] - sides[:, 1], cx + sides[:, 2], cy[:, None] + sides[:, 3]], -1)
+    t = target_boxes
+    inter = ((torch.minimum(pred[..., 2], t[..., 2]) - torch.maximum(pred[..., 0], t[..., 0])).clamp(min=0)
+             * (torch.minimum(pred[..., 3], t[..., 3]) - torch.maximum(pred[..., 1], t[..., 1])).clamp(min=0))
+    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
+    union = area(pred) + area(t) - inter
+    hull = ((torch.maximum(pred[..., 2], t[..., 2]) - torch.minimum(pred[..., 0], t[..., 0]))
+            * (torch.maximum(pred[..., 3], t[..., 3]) - torch.minimum(pred[..., 1], t[..., 1])))
+    giou = inter / union.clamp(min=1e-6) - (hull - union) / hull.clamp(min=1e-6)
+    return ((1 - giou) * weights).sum() / weights.sum().clamp(min=1e-6)
 
 
 def detection_loss(logits, log_sides_pred, heat, index, log_sides, valid):
@@ -138,7 +195,7 @@ def train(args) -> dict:
 
         say(f"command: python -m vitpose_ros.synthetic.detector_train {' '.join(sys.argv[1:])}")
         start = time.time()
-        images, boxes = build_dataset(args.images, args.seed, input_size, args.resize, args.workers)
+        images, boxes = cached_dataset(args, input_size)
         say(f"dataset: {int(np.isfinite(boxes[..., 0]).sum())} persons in {args.images} scenes, "
             f"rendered in {time.time() - start:.0f} s")
         net = TinyCenterNet(head=args.head).train()
@@ -158,6 +215,8 @@ def train(args) -> dict:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
                 logits, sides = net((x - mean) / std)
             loss, focal, box = detection_loss(logits, sides, heat, index, log_sides, valid)
+            if args.giou_weight > 0:
+                loss = loss + args.giou_weight * giou_loss(sides, *area_targets(b, grid, STRIDE), STRIDE)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -188,19 +247,23 @@ def parse_args(argv=None):
     parser.add_argument("--output-dir", required=True, help="where the log, checkpoint and ONNX go")
     parser.add_argument("--export", help=f"ONNX path (default: <output-dir>/{DETECTOR_FILE})")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--images", type=int, default=12000, help="rendered training scenes")
+    parser.add_argument("--images", type=int, default=10000, help="rendered training scenes")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--input-size", default="192x256", help="network input HxW")
+    parser.add_argument("--input-size", default="144x192", help="network input HxW")
     parser.add_argument("--resize", choices=RESIZE_MODES, default="stretch")
     parser.add_argument("--head", type=int, default=32, help="channels of the top-down path and heads")
     parser.add_argument("--queries", type=int, default=32, help="boxes the graph returns (TopK)")
     parser.add_argument("--mirror-prob", type=float, default=0.5)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--giou-weight", type=float, default=0.0,
+                        help="weight of a GIoU loss on the boxes of every cell near a centre (TTFNet); 0: off")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1: on a shared 2-core CPU two threads ran 6x slower per step)")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
+    parser.add_argument("--dataset-cache", help="an .npz where the rendered scenes are kept for reruns")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AVX512-BF16 CPUs)")
     return parser.parse_args(argv)
 
