@@ -271,7 +271,8 @@ def main(argv=None) -> int:
     parser.add_argument("--detector", choices=DETECTORS, default="topic",
                         help="topic: the node reads the camera's ground-truth boxes; builtin: it runs the shipped "
                              "synthetic person detector itself")
-    parser.add_argument("--detector-model", help="person detector ONNX for --detector builtin (default: the shipped one)")
+    parser.add_argument("--detector-model",
+                        help="person detector ONNX for --detector builtin (default: the shipped one)")
     parser.add_argument("--providers", default="tensorrt,cuda,cpu")
     parser.add_argument("--output", default="out/demo", help="folder for demo.mp4 and demo_frame.png")
     args = parser.parse_args(argv)

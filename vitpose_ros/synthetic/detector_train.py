@@ -207,7 +207,8 @@ def train(args) -> dict:
         if args.init_from:  # continue an earlier run (a second stage on fresh scenes stays reproducible)
             previous = torch.load(args.init_from, map_location="cpu", weights_only=True)
             if previous["head"] != args.head:
-                raise SystemExit(f"--init-from {args.init_from}: head {previous['head']} differs from --head {args.head}")
+                raise SystemExit(f"--init-from {args.init_from}: head {previous['head']} differs from "
+                                 f"--head {args.head}")
             net.load_state_dict(previous["state_dict"])
             say(f"weights from {args.init_from}")
         net.train()
@@ -275,7 +276,8 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1: on a shared 2-core CPU two threads ran 6x slower per step)")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
-    parser.add_argument("--init-from", help="start from this run's checkpoint (.pth, same --head) instead of random weights")
+    parser.add_argument("--init-from",
+                        help="start from this run's checkpoint (.pth, same --head) instead of random weights")
     parser.add_argument("--dataset-cache", help="an .npz where the rendered scenes are kept for reruns")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AVX512-BF16 CPUs)")
     return parser.parse_args(argv)
