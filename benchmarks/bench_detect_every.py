@@ -12,8 +12,10 @@ not used: each figure is the mean over all frames of all scenes), with the CPU's
 
     python benchmarks/bench_detect_every.py --end-to-end [--persons 1 4] [--every 1 5] [--frames 20]
 
-prints instead the cost per frame of detector + pose: the RT-DETR R18-VD architecture (random
-weights: timing does not depend on them; exported as ``fetch --detector rtdetr-r18`` does, 640x640)
+prints instead the cost per frame of detector + pose for two person detectors, run by
+core.detector as the node runs them: the shipped synthetic detector, and the RT-DETR R18-VD
+architecture (random weights: timing does not depend on them; exported as ``fetch --detector
+rtdetr-r18`` does, 640x640)
 on every N-th frame (the camera frame stretched to its input, as the detector contract says), the
 demo pose model on the persons' boxes every frame; mean over the frames, with the detector's and
 the pose estimate's own times. Needs torch and transformers (for the export).
@@ -87,47 +89,40 @@ def end_to_end(args, isa: str) -> None:
     import tempfile
     import time
 
-    import cv2
     import numpy as np
-    import onnxruntime as ort
 
+    from vitpose_ros.core.detector import PersonDetector
     from vitpose_ros.core.estimator import PoseEstimator
-    from vitpose_ros.synthetic import demo_model_path
+    from vitpose_ros.synthetic import demo_detector_path, demo_model_path
 
     with tempfile.TemporaryDirectory() as tmp:
-        detector_path = rtdetr_r18_random(pathlib.Path(tmp) / "rtdetr_r18.onnx")
-        options = ort.SessionOptions()
-        if args.threads:
-            options.intra_op_num_threads = args.threads
-        detector = ort.InferenceSession(str(detector_path), options, providers=["CPUExecutionProvider"])
+        detectors = {"rtdetr-r18 (random weights, 640x640)": rtdetr_r18_random(pathlib.Path(tmp) / "rtdetr_r18.onnx"),
+                     "synthetic (shipped, 192x256)": demo_detector_path()}
         estimator = PoseEstimator(demo_model_path(), providers=("cpu",), cpu_threads=args.threads)
         frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), np.uint8)
-
-        def detect():
-            x = cv2.resize(frame, (640, 640)).astype(np.float32).transpose(2, 0, 1)[None] / 255.0
-            return detector.run(["boxes", "scores", "classes"], {"images": x})
-
-        detect()
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; ISA: {isa}")
-        print(f"RT-DETR R18-VD architecture (random weights, 640x640) + demo pose model {demo_model_path().name}, "
+        print(f"person detector (core.detector, as the node runs it) + demo pose model {demo_model_path().name}, "
               f"CPU provider, 640x480 frames, mean of {args.frames} frames")
-        print(f"{'persons':>7}{'N':>4}{'ms/frame':>10}{'detector ms/run':>17}{'pose ms/frame':>15}")
-        for persons in args.persons:
-            boxes = np.array([[40 + 150 * i, 60, 160 + 150 * i, 420] for i in range(persons)], float)
-            estimator.estimate(frame, boxes)
-            for every in args.every:
-                detector_s, pose_s, runs = 0.0, 0.0, 0
-                for i in range(args.frames):
-                    t0 = time.perf_counter()
-                    if i % every == 0:
-                        detect()
-                        runs += 1
-                    t1 = time.perf_counter()
-                    estimator.estimate(frame, boxes)
-                    detector_s += t1 - t0
-                    pose_s += time.perf_counter() - t1
-                print(f"{persons:>7}{every:>4}{1e3 * (detector_s + pose_s) / args.frames:>10.1f}"
-                      f"{1e3 * detector_s / runs:>17.1f}{1e3 * pose_s / args.frames:>15.1f}", flush=True)
+        print(f"{'detector':<38}{'persons':>7}{'N':>4}{'ms/frame':>10}{'detector ms/run':>17}{'pose ms/frame':>15}")
+        for name, path in detectors.items():
+            detector = PersonDetector(path, providers=("cpu",), cpu_threads=args.threads)
+            detector.detect(frame)
+            for persons in args.persons:
+                boxes = np.array([[40 + 150 * i, 60, 160 + 150 * i, 420] for i in range(persons)], float)
+                estimator.estimate(frame, boxes)
+                for every in args.every:
+                    detector_s, pose_s, runs = 0.0, 0.0, 0
+                    for i in range(args.frames):
+                        t0 = time.perf_counter()
+                        if i % every == 0:
+                            detector.detect(frame)
+                            runs += 1
+                        t1 = time.perf_counter()
+                        estimator.estimate(frame, boxes)
+                        detector_s += t1 - t0
+                        pose_s += time.perf_counter() - t1
+                    print(f"{name:<38}{persons:>7}{every:>4}{1e3 * (detector_s + pose_s) / args.frames:>10.1f}"
+                          f"{1e3 * detector_s / runs:>17.1f}{1e3 * pose_s / args.frames:>15.1f}", flush=True)
 
 
 if __name__ == "__main__":

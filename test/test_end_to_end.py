@@ -60,3 +60,31 @@ def test_int8_demo_through_ros_scores_like_fp32():
     offline = offline_results(demo_model_path(), result.frame_indices)
     assert result.accuracy["persons"] == offline["persons"] > 0
     assert abs(result.accuracy["pck@0.05"] - offline["pck@0.05"]) <= 0.03
+
+
+def test_builtin_detector_demo_through_ros_matches_the_offline_pipeline():
+    """detector builtin: no ground-truth boxes reach the node; its own boxes are scored (AP@0.5) and
+    its keypoints give the PCK of the same detector + pose run offline on the same frames."""
+    from vitpose_ros.core.detector import PersonDetector
+    from vitpose_ros.synthetic import demo_detector_path
+    from vitpose_ros.synthetic.demo import match_to_truth
+    from vitpose_ros.synthetic.detector_evaluate import DetectionAccumulator
+
+    result = run_demo(frames=8, rate=4.0, mode="held_out", providers=("cpu",), detector="builtin",
+                      say=lambda line: None)
+    assert len(result.frame_indices) >= 6
+    detector = PersonDetector(demo_detector_path(), providers=("cpu",))
+    estimator = PoseEstimator(demo_model_path(), providers=("cpu",))
+    offline, detection = Accumulator(), DetectionAccumulator()
+    for i in result.frame_indices:
+        image, boxes, truth = render_eval_frame("scenes", i)
+        found, scores = detector.detect_persons(image, 0.3, 10)  # the node's min_box_score, max_persons
+        detection.add(found, scores, boxes)
+        offline.add(match_to_truth(estimator.estimate(image, found), truth, boxes), truth, boxes)
+    offline, detection = offline.results(), detection.results(score_threshold=0.0)
+    assert result.detection["persons"] == detection["persons"] == result.accuracy["persons"] == offline["persons"] > 0
+    assert result.detection["ap@0.5"] == pytest.approx(detection["ap@0.5"], abs=1e-9)
+    assert result.detection["ap@0.5"] >= 0.8
+    assert abs(result.accuracy["pck@0.05"] - offline["pck@0.05"]) <= 0.01
+    with_truth_boxes = offline_results(demo_model_path(), result.frame_indices)
+    assert result.accuracy["pck@0.05"] >= with_truth_boxes["pck@0.05"] - 0.05

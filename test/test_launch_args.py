@@ -18,7 +18,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARE = package_share_dir()
 LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]
 EXPECTED_ARGUMENTS = ["model", "model_path", "precision", "image", "detections", "camera_info", "compressed",
-                      "use_detections", "providers", "fp16", "pipeline", "depth", "tracker", "detect_every", "smoothing",
+                      "use_detections", "detector", "detector_path", "providers", "fp16", "pipeline", "depth",
+                      "tracker", "detect_every", "smoothing",
                       "namespace", "rviz", "log_level", "detections_type", "fastdds_profile", "autostart",
                       "params_file", "use_sim_time", "node_name"]
 
@@ -185,7 +186,7 @@ def test_depth_tracker_and_smoothing():
     ({"node_name": "pose node"}, "node_name"), ({"node_name": "/vitpose"}, "node_name"), ({"node_name": ""}, "node_name"),
     ({"params_file": "/no/such/params.yaml"}, "params_file"),
     ({"tracker": "kalman"}, "tracker"), ({"smoothing": "maybe"}, "smoothing"), ({"depth": "/a b"}, "depth"),
-    ({"detections_type": "darknet"}, "detections_type"),
+    ({"detections_type": "darknet"}, "detections_type"), ({"detector": "yolo"}, "detector"),
     ({"fastdds_profile": "/no/such/profile.xml"}, "fastdds_profile"),
 ])
 def test_invalid_values_raise_one_line_value_errors(args, words):
@@ -268,6 +269,12 @@ def test_detections_type_reaches_the_node_parameters():
     assert config(detections_type="YOLO_msgs")["parameters"]["detections_type"] == "yolo_msgs"
 
 
+def test_builtin_detector_and_its_file_reach_the_node_parameters():
+    p = config(detector=" Builtin ", detector_path="/models/people.onnx")["parameters"]
+    assert p["detector"] == "builtin" and p["detector_path"] == "/models/people.onnx"
+    assert "detector_path" not in config(detector="builtin", detector_path=" ")["parameters"]
+
+
 PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
 
@@ -318,7 +325,8 @@ def test_launch_arguments_are_complete_and_described():
                         "use_detections": "", "providers": "", "fp16": "", "pipeline": "", "depth": "",
                         "tracker": "", "smoothing": "", "namespace": "", "rviz": "false", "log_level": "info",
                         "detections_type": "", "fastdds_profile": "auto", "params_file": "", "use_sim_time": "",
-                        "node_name": "vitpose", "autostart": "", "detect_every": ""}
+                        "node_name": "vitpose", "autostart": "", "detect_every": "", "detector": "",
+                        "detector_path": ""}
 
 
 def test_arguments_left_unset_describe_the_node_default_they_leave_in_place():
@@ -329,7 +337,7 @@ def test_arguments_left_unset_describe_the_node_default_they_leave_in_place():
 
     described = {name: description for name, _, description in LAUNCH_ARGUMENTS}
     for name in ("precision", "providers", "fp16", "pipeline", "use_detections", "compressed", "tracker", "smoothing",
-                 "detections_type", "autostart", "detect_every"):
+                 "detections_type", "autostart", "detect_every", "detector"):
         assert launch_args.DEFAULTS[name] == launch_args.NOT_SET, name
         assert f"Not set: {shown(PARAMETERS[name][0])}." in described[name], name
         assert config(**{name: launch_args.DEFAULTS[name]})["parameters"] == {}, name

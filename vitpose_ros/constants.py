@@ -15,3 +15,4 @@ DEFAULT_PROVIDERS = PROVIDERS  # best first; unavailable ones are skipped
 PIPELINES = ("auto", "host", "graph")  # where crops are cut and heatmaps decoded
 TRACKERS = ("none", "iou")  # person ids when detections carry none
 DETECTIONS_TYPES = ("vision_msgs", "yolo_msgs")  # message types the detections topic may carry
+DETECTORS = ("topic", "builtin")  # where person boxes come from: a detections topic or the node itself

@@ -3,7 +3,8 @@
 The launch file, the node's error messages and ``vitpose-fetch`` all name the same folder:
 ``$VITPOSE_MODEL_DIR`` if set, else ``~/.local/share/vitpose_ros/models``; the file for a size
 and keypoint set is ``vitpose_<size>_<dataset>.onnx`` in it, a person detector fetched by name
-``detector_<name>.onnx`` (``-`` as ``_``).
+``detector_<name>.onnx`` (``-`` as ``_``); ``detector:=builtin`` loads the default one's
+when ``detector_path`` is empty.
 """
 from __future__ import annotations
 

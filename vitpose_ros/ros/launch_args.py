@@ -17,8 +17,8 @@ import pathlib
 import re
 import sys
 
-from ..constants import (DEFAULT_PROVIDERS, DETECTIONS_TYPES, MODEL_SIZES, NODE_NAME, PACKAGE_NAME,  # noqa: F401
-                         PIPELINES, PRECISIONS, PROVIDERS, TRACKERS)
+from ..constants import (DEFAULT_PROVIDERS, DETECTIONS_TYPES, DETECTORS, MODEL_SIZES, NODE_NAME,  # noqa: F401
+                         PACKAGE_NAME, PIPELINES, PRECISIONS, PROVIDERS, TRACKERS)
 
 EXECUTABLE = "pose_node"
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
@@ -53,6 +53,12 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
                             "Not set: false."),
     ("use_detections", NOT_SET, "Estimate poses in the detected person boxes; false: the whole frame is one person. "
                                 "Not set: true."),
+    ("detector", NOT_SET, "Where person boxes come from: topic (the detections topic) or builtin (the node runs "
+                          "a person detector ONNX on each image, with the pose network's providers; no detections "
+                          "topic). Not set: topic."),
+    ("detector_path", "", "Person detector ONNX for detector:=builtin; empty: "
+                          "~/.local/share/vitpose_ros/models/detector_rtdetr_r18.onnx (or under $VITPOSE_MODEL_DIR), "
+                          "where vitpose-fetch --detector rtdetr-r18 writes."),
     ("providers", NOT_SET, "Comma-separated ONNX Runtime execution providers, best first, from "
                            "tensorrt, cuda, cpu; unavailable ones are skipped. Not set: tensorrt,cuda,cpu."),
     ("fp16", NOT_SET, "Run the network in fp16: TensorRT builds an fp16 engine, CUDA loads <model>_fp16.onnx "
@@ -232,6 +238,8 @@ _PARAMETER_ARGUMENTS = {
     "use_sim_time": ("use_sim_time", parse_bool),
     "autostart": ("autostart", parse_bool),
     "detect_every": ("detect_every", _positive_int),
+    "detector": ("detector", lambda name, value: _choice(name, value, DETECTORS)),
+    "detector_path": ("detector_path", lambda name, value: str(value).strip()),
     "model_path": ("model_path", lambda name, value: str(value).strip()),
 }
 

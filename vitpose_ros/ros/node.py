@@ -9,7 +9,14 @@ Subscribed (remappable):  camera/image_raw (Image; or camera/image_raw/compresse
 Published:                pose/keypoints (PointCloud2, persons x keypoints: x, y, score, id),
                           pose/keypoints_3d (with use_depth: x, y, z in metres, score, id),
                           pose/markers (MarkerArray) and pose/image (both built only while
-                          subscribed), /diagnostics (1 Hz, one status per concern: diagnostics.py)
+                          subscribed), pose/detections (with detector:=builtin: its person boxes,
+                          vision_msgs/Detection2DArray), /diagnostics (1 Hz, one status per
+                          concern: diagnostics.py)
+
+With detector:=builtin the node runs a person detector ONNX (vitpose_ros.core.detector) on the
+inference thread before pose, and subscribes to no detections topic. With detect_every:=N the
+frames between detections take each person's box from its keypoints in the previous frame
+(core.box_carry).
 
 Person ids come from the detector (Detection2D.id mapped to integers) or the built-in tracker;
 optional One Euro smoothing per (id, keypoint) uses the image stamps as time.
@@ -46,20 +53,21 @@ from visualization_msgs.msg import MarkerArray
 
 from ..core.box_carry import BoxCarry
 from ..core.depth import Intrinsics, keypoints_to_3d
+from ..core.detector import PersonDetector
 from ..core.draw import draw_poses
 from ..core.engine import DEFAULT_ENGINE_CACHE, PROVIDER_NAMES, ModelError
 from ..core.estimator import PIPELINES, PoseEstimator
 from ..core.metadata import precision_model_path
-from ..core.model_files import fetch_command
+from ..core.model_files import detector_fetch_command, fetch_command
 from ..core.preprocess import sanitize_boxes
 from ..core.smoothing import KeypointSmoother
 from ..core.tracking import BoxTracker, PersonIds
 from . import diagnostics, log_bridge
-from .conversions import (DETECTION_READERS, UnsupportedEncoding, compressed_to_rgb, depth_image_array,
-                          image_to_rgb, keypoints_3d_to_cloud, keypoints_to_cloud, rgb_to_image)
+from .conversions import (DETECTION_READERS, UnsupportedEncoding, boxes_to_detections, compressed_to_rgb,
+                          depth_image_array, image_to_rgb, keypoints_3d_to_cloud, keypoints_to_cloud, rgb_to_image)
 from .markers import pose_markers
-from .parameters import (LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, PRECISIONS, TRACKERS,
-                         default_model_path)
+from .parameters import (DETECTORS, LIVE_PARAMETERS, MODEL_SIZES, NODE_NAME, PARAMETERS, PRECISIONS, TRACKERS,
+                         default_detector_path, default_model_path)
 from .stats import PipelineStats
 from .sync import StampCache, StampSync, TimeJumpDetector
 
@@ -90,6 +98,7 @@ class PoseNode(LifecycleNode):
         self._log_handler = log_bridge.install(self.get_logger())
         self.stats = PipelineStats()
         self.estimator: PoseEstimator | None = None
+        self.detector: PersonDetector | None = None
         self.sync: StampSync | None = None
         self.configure_error = ""
         self.finished = Future()  # result: the exit code; done when the process should end (spin_node)
@@ -241,11 +250,14 @@ class PoseNode(LifecycleNode):
     def _configure(self) -> None:
         self.configure_error = ""
         self._qos = self._input_qos()
-        if self.params["use_detections"]:
+        if self.params["detector"] not in DETECTORS:
+            raise StartupError(f"detector must be one of {', '.join(DETECTORS)}, got {self.params['detector']!r}")
+        if self._detections_topic_used():
             self._detections_type, self._read_persons = _detection_message(self.params["detections_type"])
         if self.params["tracker"] not in TRACKERS:
             raise StartupError(f"tracker must be one of {', '.join(TRACKERS)}, got {self.params['tracker']!r}")
         self.estimator = self._load_estimator()
+        self.detector = self._load_detector()  # None: boxes come from the detections topic
         if self._destroyed:
             raise StartupError("node destroyed while the model loaded")
         self._check_provider()
@@ -273,8 +285,24 @@ class PoseNode(LifecycleNode):
              if self.params["use_depth"] else None),
             self.create_lifecycle_publisher(MarkerArray, "pose/markers", 10),
             self.create_lifecycle_publisher(Image, "pose/image", 2),
+            self._detections_publisher(),
         ]
-        self.keypoints_pub, self.keypoints_3d_pub, self.markers_pub, self.image_pub = self._publishers_made
+        (self.keypoints_pub, self.keypoints_3d_pub, self.markers_pub, self.image_pub,
+         self.detections_pub) = self._publishers_made
+
+    def _detections_publisher(self):
+        """detector:=builtin: its person boxes on pose/detections, where vision_msgs is installed."""
+        if self.detector is None:
+            return None
+        try:
+            from vision_msgs.msg import Detection2DArray
+        except ImportError:
+            self.get_logger().info("vision_msgs is not installed: the built-in detector's boxes are not published")
+            return None
+        return self.create_lifecycle_publisher(Detection2DArray, "pose/detections", 10)
+
+    def _detections_topic_used(self) -> bool:
+        return self.params["use_detections"] and self.params["detector"] == "topic"
 
     def _release_model(self) -> None:
         """Drop the model (its sessions go with it) and the publishers: back to unconfigured."""
@@ -283,6 +311,7 @@ class PoseNode(LifecycleNode):
                 self.destroy_lifecycle_publisher(publisher)
         self._publishers_made = []
         self.estimator = None
+        self.detector = None
         self.sync = None
 
     def _load_estimator(self) -> PoseEstimator:
@@ -320,6 +349,29 @@ class PoseNode(LifecycleNode):
         self._log_model(path, estimator)
         return estimator
 
+    def _load_detector(self) -> PersonDetector | None:
+        """The built-in person detector (detector:=builtin), on the pose network's engine settings."""
+        p = self.params
+        if p["detector"] == "topic":
+            return None
+        path = pathlib.Path(p["detector_path"]).expanduser() if p["detector_path"] else default_detector_path()
+        if not path.is_file():
+            raise StartupError(f"detector file not found: {path}. Fetch one: {detector_fetch_command()} (or set "
+                               "detector_path to a person-detector ONNX, e.g. the synthetic demo's "
+                               "vitpose_ros/synthetic/models/person_detector_synthetic.onnx; or use detector:=topic "
+                               "with a detections topic)")
+        try:
+            detector = PersonDetector(path, providers=list(p["providers"]), fp16=p["fp16"],
+                                      engine_cache_dir=p["engine_cache_dir"] or DEFAULT_ENGINE_CACHE,
+                                      device_id=p["device_id"], cpu_threads=p["cpu_threads"])
+        except (ModelError, ValueError) as exc:
+            raise StartupError(f"cannot use detector {path}: {exc}") from None
+        meta = detector.metadata
+        self.get_logger().info(f"built-in person detector {path.name} (input {meta.input_height}x{meta.input_width} "
+                               f"{meta.resize}, class {meta.class_names[meta.person_class]!r}) "
+                               f"on {detector.active_provider}")
+        return detector
+
     def _log_model(self, path: pathlib.Path, estimator: PoseEstimator) -> None:
         """One line saying what runs where; a warning when the provider fell back."""
         meta, active, requested = estimator.metadata, estimator.active_provider, _provider_requested(estimator)
@@ -337,7 +389,9 @@ class PoseNode(LifecycleNode):
     def _check_provider(self) -> None:
         """require_gpu: running on the CPU is a start-up error, not a silent fallback."""
         active = self.estimator.active_provider
-        if self.params["require_gpu"] and active == CPU_PROVIDER:
+        if self.params["require_gpu"] and self.detector is not None and self.detector.active_provider == CPU_PROVIDER:
+            active = f"{self.estimator.active_provider} (the person detector on {CPU_PROVIDER})"
+        if self.params["require_gpu"] and CPU_PROVIDER in active:
             raise StartupError(
                 f"require_gpu is true but ONNX Runtime runs the model on {active} (providers "
                 f"{', '.join(self.params['providers'])}; first usable: {_provider_requested(self.estimator)}): "
@@ -365,7 +419,7 @@ class PoseNode(LifecycleNode):
         subs = [image_sub, self.create_subscription(CameraInfo, "camera/camera_info", self._on_camera_info, qos)]
         if p["use_depth"]:
             subs.append(self.create_subscription(Image, "depth/image_raw", self._on_depth, qos))
-        if p["use_detections"]:
+        if self._detections_topic_used():
             subs.append(self.create_subscription(self._detections_type, "detections", self._on_detections, qos))
         self._input_subscriptions = subs
         topics = [s.topic_name for s in subs if s.msg_type is not CameraInfo]
@@ -420,7 +474,7 @@ class PoseNode(LifecycleNode):
         self.stats.arrived("image")
         if self.sync is None or not self._stamp_in_order(msg.header.stamp, "image"):
             return
-        if not self.params["use_detections"]:
+        if not self._detections_topic_used():  # nothing to pair with
             self._offer(msg, None)
             return
         stamp = stamp_ns(msg.header.stamp)
@@ -507,14 +561,18 @@ class PoseNode(LifecycleNode):
         rgb = self._convert(image_msg)
         if rgb is None:
             return None
-        carried = self.box_carry.carried() if detections_msg is NO_DETECTIONS else None
-        if detections_msg is NO_DETECTIONS and carried is None:
-            self.stats.count("frames_superseded")  # no detections recent enough: as if it never paired
-            return None
-        if carried is None:
-            boxes, detection_ids = self._person_boxes(detections_msg, rgb.shape[1], rgb.shape[0])
-        else:
+        builtin = self.detector is not None
+        carried = None
+        if detections_msg is NO_DETECTIONS or (builtin and not self.box_carry.detection_due):
+            carried = self.box_carry.carried()
+            if carried is None:
+                self.stats.count("frames_superseded")  # no detections recent enough: as if it never paired
+                return None
             boxes, ids = carried
+        elif builtin:
+            boxes, detection_ids = self._detect_persons(rgb, image_msg.header)
+        else:
+            boxes, detection_ids = self._person_boxes(detections_msg, rgb.shape[1], rgb.shape[0])
         keypoints = self.estimator.estimate(rgb, boxes)
         if not self._may_publish():
             return None
@@ -530,6 +588,15 @@ class PoseNode(LifecycleNode):
         latency = (self.get_clock().now().nanoseconds - stamp_ns(image_msg.header.stamp)) / 1e9
         self.stats.record(latency, len(keypoints))
         return keypoints
+
+    def _detect_persons(self, rgb: np.ndarray, header) -> tuple[np.ndarray, list[str]]:
+        """detector:=builtin: this frame's person boxes (published on pose/detections with their
+        scores), without detection ids: the tracker gives the person ids."""
+        p = self.params
+        boxes, scores = self.detector.detect_persons(rgb, p["min_box_score"], p["max_persons"])
+        if self.detections_pub is not None and self._may_publish():
+            self.detections_pub.publish(boxes_to_detections(boxes, header, "person", scores, [""] * len(boxes)))
+        return boxes.astype(np.float64), [""] * len(boxes)
 
     def _convert(self, msg) -> np.ndarray | None:
         try:
@@ -659,7 +726,8 @@ class PoseNode(LifecycleNode):
             now=time.monotonic(), stale_s=p["diagnostics_stale_s"], state=self.lifecycle_state(),
             active_since=last.get("activated"), last_image=last.get("image"), last_detections=last.get("detections"),
             last_depth=last.get("depth"), last_paired=last.get("paired"), waiting_since=last.get("waiting"),
-            use_detections=p["use_detections"], use_depth=p["use_depth"], failures_in_a_row=stats.failures_in_a_row,
+            use_detections=self._detections_topic_used(), use_depth=p["use_depth"],
+            failures_in_a_row=stats.failures_in_a_row,
             last_failure=stats.last_failure, configure_error=self.configure_error)
 
     def _inference_values(self) -> dict:
@@ -677,7 +745,7 @@ class PoseNode(LifecycleNode):
 
     def _input_values(self) -> dict:
         values = {"image_rate_hz": f"{self.stats.rate('image'):.1f}"}
-        if self.params["use_detections"]:
+        if self._detections_topic_used():
             values["detections_rate_hz"] = f"{self.stats.rate('detections'):.1f}"
         if self.params["use_depth"]:
             values["depth_rate_hz"] = f"{self.stats.rate('depth'):.1f}"
@@ -710,6 +778,8 @@ class PoseNode(LifecycleNode):
             "pipeline": estimator.pipeline,
             "model_precision": estimator.metadata.precision,
             "require_gpu": self.params["require_gpu"],
+            "detector": self.params["detector"],
+            "detector_provider": self.detector.active_provider if self.detector is not None else "",
         }
 
 

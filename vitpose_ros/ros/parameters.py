@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 
-from ..constants import DEFAULT_PROVIDERS, DETECTIONS_TYPES, MODEL_SIZES, NODE_NAME, PRECISIONS, TRACKERS  # noqa: F401
+from ..constants import (DEFAULT_PROVIDERS, DETECTIONS_TYPES, DETECTORS, MODEL_SIZES, NODE_NAME,  # noqa: F401
+                         PRECISIONS, TRACKERS)
 from ..core.engine import DEFAULT_ENGINE_CACHE
-from ..core.model_files import default_model_path  # noqa: F401 (re-exported for the node)
+from ..core.model_files import default_detector_path, default_model_path  # noqa: F401 (re-exported for the node)
 
 
 def _float_range(low, high):
@@ -39,6 +40,12 @@ PARAMETERS = {
     "max_persons": (10, "at most this many persons per frame (highest detection scores)", {"integer_range": _int_range(1, 100)}),
     "person_class_ids": (["person", "0"], "class ids that mean 'person' (exact string match): vision_msgs hypothesis class_id; yolo_msgs class_name or class_id", {}),
     "detections_type": ("vision_msgs", "message type on the detections topic: vision_msgs (Detection2DArray) or yolo_msgs (yolo_ros DetectionArray)", {"read_only": True}),
+    "detector": ("topic", "where person boxes come from: topic (the detections topic) or builtin (a person detector "
+                          "ONNX run by this node on each image with the pose network's providers, fp16, engine cache "
+                          "and device; no detections topic)", {"read_only": True}),
+    "detector_path": ("", "person detector ONNX (vitpose detector contract) for detector builtin; empty: "
+                          "<VITPOSE_MODEL_DIR>/detector_rtdetr_r18.onnx (vitpose-fetch --detector rtdetr-r18)",
+                      {"read_only": True}),
     "use_detections": (True, "false: no detection topic, the whole frame (or roi) is one person box", {"read_only": True}),
     "detect_every": (1, "detections are needed every N-th image only: images in between take each person's box "
                         "from its keypoints in the previous image, ids carried; with a detections topic, an image "

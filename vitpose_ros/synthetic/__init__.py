@@ -16,7 +16,8 @@ they are imported only by their own modules (``vitpose_ros.synthetic.train``, ``
 
 Beside the renderer: camera_node (a ROS node that films these people), train, evaluate,
 smoothing_eval (jitter vs accuracy of keypoint smoothing), demo (camera + pose node through ROS 2)
-and models/ (the shipped demo model).
+models/ (the shipped demo model and person detector), and detector_net, detector_train and
+detector_evaluate for that small person detector.
 """
 import pathlib
 
@@ -47,4 +48,18 @@ def demo_model_path(must_exist: bool = True, precision: str = "fp32") -> pathlib
             f"{path} does not exist yet. Produce it by training on synthetic people, e.g. "
             f"`python -m vitpose_ros.synthetic.train --output-dir runs/synthetic --export {path}` "
             "(the shipped model's exact command: vitpose_ros/synthetic/models/README.md).")
+    return path
+
+
+def demo_detector_path(must_exist: bool = True) -> pathlib.Path:
+    """Where the small person detector trained on these synthetic scenes lives (package data; a
+    ``vitpose_ros.core.detector`` contract file, for ``detector:=builtin`` in the demo).
+
+    Raises FileNotFoundError (unless ``must_exist`` is False) when it has not been produced yet."""
+    path = MODELS_DIR / "person_detector_synthetic.onnx"
+    if must_exist and not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist yet. Produce it by training on synthetic scenes, e.g. "
+            f"`python -m vitpose_ros.synthetic.detector_train --output-dir runs/detector --bf16 --export {path}` "
+            "(the shipped detector's exact command: vitpose_ros/synthetic/models/README.md).")
     return path

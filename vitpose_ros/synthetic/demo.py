@@ -1,12 +1,18 @@
 """Run the synthetic camera and the pose node through real ROS 2 and measure what comes out.
 
     python -m vitpose_ros.synthetic.demo [--frames 60] [--rate 10] [--people 2] [--output out/demo]
-                                         [--precision fp32|int8]
+                                         [--precision fp32|int8] [--detector topic|builtin]
 
 No camera, no download, no ``ros2 launch``: the synthetic camera, the pose node (with the shipped
 demo model) and a recorder run as three rclpy nodes over DDS. For every frame it prints persons,
 latency (image stamp -> keypoints received) and PCK against the renderer's ground truth; at the
 end the overall PCK@0.05/0.1, and it writes an annotated MP4 and one PNG frame.
+
+``--detector topic`` (default): the node takes the camera's ground-truth boxes from /detections.
+``--detector builtin``: the node runs the shipped synthetic person detector itself and never sees
+those boxes; its own boxes (pose/detections) are scored against them (AP@0.5), and each true
+person is matched to the nearest published skeleton for PCK (a person with none counts all its
+keypoints as misses).
 """
 from __future__ import annotations
 
@@ -20,7 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.cli import cli_error
+from .detector_evaluate import DetectionAccumulator
 from .evaluate import Accumulator, pck
+
+DETECTORS = ("topic", "builtin")
 
 
 @dataclass
@@ -31,6 +40,7 @@ class DemoResult:
     frames_skipped: int = 0  # by the node: bad input or a failed inference (logged there)
     latencies_ms: list = field(default_factory=list)
     accuracy: dict = field(default_factory=dict)
+    detection: dict = field(default_factory=dict)  # builtin detector: AP@0.5 etc. of its boxes vs the truth boxes
     frame_indices: list = field(default_factory=list)  # camera frame numbers that came back as keypoints
     # per image stamp (ns): what the node published and the camera's truth (ids: which person each row is)
     keypoints: dict = field(default_factory=dict)  # (N, K, 3) x, y, score
@@ -47,10 +57,13 @@ class DemoResult:
 def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 0, mode: str = "animated",
              model_path=None, output_dir=None, providers=("cpu",), timeout_s: float = 120.0,
              say=print, scene: str = "random", depth: bool = False, pose_parameters: dict | None = None,
-             camera_parameters: dict | None = None, precision: str = "fp32") -> DemoResult:
+             camera_parameters: dict | None = None, precision: str = "fp32", detector: str = "topic",
+             detector_path=None) -> DemoResult:
     """``depth``: the camera publishes depth and the node keypoints_3d (recorded in the result);
     ``pose_parameters`` / ``camera_parameters``: more parameters for the two nodes; ``precision``:
-    the shipped demo model of that precision when ``model_path`` is not given."""
+    the shipped demo model of that precision when ``model_path`` is not given; ``detector``
+    "builtin": the node detects persons itself with ``detector_path`` (default: the shipped
+    synthetic detector) instead of reading the camera's boxes."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
@@ -60,14 +73,20 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
 
     from ..ros.conversions import detections_to_boxes, ids_from_cloud, keypoints_3d_from_cloud, keypoints_from_cloud
     from ..ros.node import PoseNode, stamp_ns
-    from . import demo_model_path
+    from . import demo_detector_path, demo_model_path
     from .camera_node import SyntheticCamera
 
     model_path = pathlib.Path(model_path) if model_path else demo_model_path(precision=precision)
+    if detector not in DETECTORS:
+        raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
+    builtin = detector == "builtin"
+    if builtin:
+        pose_parameters = {"detector": "builtin", "detector_path": str(detector_path or demo_detector_path()),
+                           **(pose_parameters or {})}
     context = rclpy.Context()  # our own: callers may have a default context running
     rclpy.init(context=context)
     result = DemoResult()
-    truths, boxes_by_stamp, predictions, annotated = {}, {}, {}, {}
+    truths, boxes_by_stamp, predictions, annotated, detected = {}, {}, {}, {}, {}
     lock = threading.Lock()
     try:
         pose = PoseNode(context=context, parameter_overrides=[
@@ -96,6 +115,10 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
             with lock:
                 boxes_by_stamp[stamp_ns(msg.header.stamp)] = detections_to_boxes(msg, ["person"], 0.0, 10**6)[0]
 
+        def on_node_detections(msg):
+            with lock:
+                detected[stamp_ns(msg.header.stamp)] = detections_to_boxes(msg, ["person"], 0.0, 10**6)
+
         def on_keypoints(msg):
             received = time.time_ns()
             stamp = stamp_ns(msg.header.stamp)
@@ -105,6 +128,8 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
                 predictions[stamp] = predicted
                 result.ids[stamp] = ids_from_cloud(msg)
                 truth, boxes = truths.get(stamp), boxes_by_stamp.get(stamp)
+            if builtin and truth is not None and boxes is not None:
+                predicted = match_to_truth(predicted, truth, boxes)
             result.frames_received += 1
             result.latencies_ms.append(latency_ms)
             line = f"frame {result.frames_received:3d}: {len(predicted)} person(s), latency {latency_ms:6.1f} ms"
@@ -121,6 +146,8 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
         recorder.create_subscription(PointCloud2, "synthetic/ground_truth", on_truth, 50)
         recorder.create_subscription(PointCloud2, "pose/keypoints", on_keypoints, 50)
         recorder.create_subscription(Detection2DArray, "detections", on_detections, 50)
+        if builtin:
+            recorder.create_subscription(Detection2DArray, "pose/detections", on_node_detections, 50)
         if depth:
             recorder.create_subscription(PointCloud2, "pose/keypoints_3d",
                                          recorder_of(result.keypoints_3d, keypoints_3d_from_cloud), 50)
@@ -164,15 +191,43 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
     finally:
         rclpy.try_shutdown(context=context)
     result.keypoints, result.truth = predictions, truths
-    accuracy = Accumulator()
+    accuracy, detection = Accumulator(), DetectionAccumulator()
     for stamp, predicted in predictions.items():
         truth, boxes = truths.get(stamp), boxes_by_stamp.get(stamp)
+        if builtin and truth is not None and boxes is not None:
+            predicted = match_to_truth(predicted, truth, boxes)
+            if stamp in detected:
+                detection.add(*detected[stamp], boxes)
         if _comparable(predicted, truth, boxes):
             accuracy.add(predicted, truth, boxes)
     result.accuracy = accuracy.results()
+    result.detection = detection.results(score_threshold=0.0) if builtin else {}
     if output_dir is not None and annotated:
         result.video, result.png = _write_outputs(pathlib.Path(output_dir), annotated, rate)
     return result
+
+
+def match_to_truth(predicted: np.ndarray, truth: np.ndarray, boxes: np.ndarray, max_cost: float = 0.5) -> np.ndarray:
+    """``predicted`` skeletons (N, K, 3) put in the truth's person order (M, K, 3): greedily, closest
+    pair first, by the mean distance over the person's labelled keypoints in units of its box size
+    (at most ``max_cost``). A true person left without one gets a row of NaN, score 0."""
+    out = np.full(truth.shape, np.nan)
+    out[..., 2] = 0.0
+    if not len(predicted) or not len(truth):
+        return out
+    scale = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])[:, None, None]
+    distance = np.linalg.norm(predicted[None, :, :, :2] - truth[:, None, :, :2], axis=-1) / scale  # (M, N, K)
+    labelled = (truth[..., 2] > 0)[:, None, :]
+    with np.errstate(invalid="ignore"):
+        cost = np.where(labelled, distance, 0.0).sum(-1) / np.maximum(labelled.sum(-1), 1)
+    cost = np.where(np.isfinite(cost), cost, np.inf)
+    while np.isfinite(cost).any():
+        m, n = np.unravel_index(np.argmin(cost), cost.shape)
+        if cost[m, n] > max_cost:
+            break
+        out[m] = predicted[n]
+        cost[m, :], cost[:, n] = np.inf, np.inf
+    return out
 
 
 def _comparable(predicted, truth, boxes) -> bool:
@@ -216,13 +271,18 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="ONNX model (default: the shipped synthetic-people model)")
     parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
                         help="which shipped demo model runs when --model is not given (int8: its INT8 copy)")
+    parser.add_argument("--detector", choices=DETECTORS, default="topic",
+                        help="topic: the node reads the camera's ground-truth boxes; builtin: it runs the shipped "
+                             "synthetic person detector itself")
+    parser.add_argument("--detector-model",
+                        help="person detector ONNX for --detector builtin (default: the shipped one)")
     parser.add_argument("--providers", default="tensorrt,cuda,cpu")
     parser.add_argument("--output", default="out/demo", help="folder for demo.mp4 and demo_frame.png")
     args = parser.parse_args(argv)
     try:
         result = run_demo(frames=args.frames, rate=args.rate, people=args.people, seed=args.seed,
                           model_path=args.model, output_dir=args.output, scene=args.scene, depth=args.depth,
-                          precision=args.precision,
+                          precision=args.precision, detector=args.detector, detector_path=args.detector_model,
                           providers=[p for p in args.providers.split(",") if p])
     except FileNotFoundError as exc:
         return cli_error("vitpose-demo", exc)
@@ -234,6 +294,11 @@ def main(argv=None) -> int:
               "or no detections matched it")
     if result.frames_skipped:
         print(f"{result.frames_skipped} frame(s) skipped by the node for bad input or a failed inference (see its log)")
+    det = result.detection
+    if det.get("persons"):
+        print(f"built-in detector vs ground-truth boxes over {det['frames']} frames, {det['persons']} persons: "
+              f"AP@0.5 {det['ap@0.5']:.3f}, recall {det['recall']:.3f}, precision {det['precision']:.3f} "
+              "(boxes the node kept: score >= min_box_score)")
     if acc.get("persons"):
         print(f"accuracy vs renderer ground truth over {acc['persons']} persons: PCK@0.05 {acc['pck@0.05']:.3f}, "
               f"PCK@0.1 {acc['pck@0.1']:.3f}, OKS AP {acc['oks_ap']:.3f}")

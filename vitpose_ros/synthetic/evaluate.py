@@ -112,16 +112,21 @@ def oks_ap(pred, truth, boxes) -> float:
         return float("nan")
     order = np.argsort(-np.nanmean(pred[keep][..., 2], axis=1), kind="stable")
     similarity = similarity[order]
-    recall_points = np.linspace(0, 1, 101)
-    aps = []
-    for threshold in OKS_THRESHOLDS:
-        tp = np.cumsum(similarity >= threshold)
-        precision = tp / np.arange(1, len(similarity) + 1)
-        recall = tp / len(similarity)
-        precision = np.maximum.accumulate(precision[::-1])[::-1]  # interpolate: max to the right
-        idx = np.searchsorted(recall, recall_points, side="left")
-        aps.append(np.where(idx < len(precision), precision[np.minimum(idx, len(precision) - 1)], 0).mean())
-    return float(np.mean(aps))
+    return float(np.mean([interpolated_ap(similarity >= threshold, len(similarity)) for threshold in OKS_THRESHOLDS]))
+
+
+def interpolated_ap(hits, num_truth: int) -> float:
+    """COCO's 101-point interpolated average precision of ranked results: ``hits`` (bool, best
+    score first) says which are true positives, ``num_truth`` how many there are to find."""
+    hits = np.asarray(hits, bool)
+    if num_truth == 0 or hits.size == 0:
+        return 0.0 if num_truth else float("nan")
+    tp = np.cumsum(hits)
+    precision = tp / np.arange(1, len(hits) + 1)
+    recall = tp / num_truth
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # interpolate: max to the right
+    idx = np.searchsorted(recall, np.linspace(0, 1, 101), side="left")
+    return float(np.where(idx < len(precision), precision[np.minimum(idx, len(precision) - 1)], 0).mean())
 
 
 def evaluate(estimator, mode: str, frames: int, progress: bool = False) -> dict:

@@ -111,9 +111,11 @@ def render_poses(poses, width: int = 640, height: int = 480, background_seed: in
     return img, boxes, keypoints
 
 
-def render_scene(seed: int, width: int = 640, height: int = 480, num_people: int | None = None):
+def render_scene(seed: int, width: int = 640, height: int = 480, num_people: int | None = None,
+                 box_jitter: bool = True):
     """A ``width`` x ``height`` scene with ``num_people`` figures (default: random 1..4), random
     background, occluder shapes and photometric noise. Deterministic per ``seed``.
+    ``box_jitter=False``: the boxes are the figures' exact extents (a detector's training targets).
 
     Returns (image uint8 (H,W,3) RGB, boxes float32 (N,4) xyxy, keypoints float32 (N,17,3))."""
     rng = np.random.default_rng(seed)
@@ -133,7 +135,7 @@ def render_scene(seed: int, width: int = 640, height: int = 480, num_people: int
     order = np.argsort([p.height * rng.uniform(0.8, 1.25) for p in poses], kind="stable")
     poses = [poses[i] for i in order]
     occ = 0 if rng.random() < 0.5 else int(rng.integers(1, 4))
-    return render_poses(poses, width, height, int(rng.integers(0, 2**62)), occluders=occ)
+    return render_poses(poses, width, height, int(rng.integers(0, 2**62)), occluders=occ, box_jitter=box_jitter)
 
 
 def render_person_crop(seed: int, width: int = 192, height: int = 256):

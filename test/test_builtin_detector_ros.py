@@ -1,0 +1,75 @@
+"""detector:=builtin through real rclpy: the pose node detects persons itself (shipped synthetic
+detector), estimates their poses and publishes them with no detections topic at all."""
+import numpy as np
+import pytest
+import rclpy
+from model_factory import export_random_model
+from rclpy.parameter import Parameter
+from ros_harness import Harness, image_msg
+
+from vitpose_ros.core.detector import PersonDetector
+from vitpose_ros.core.estimator import PoseEstimator
+from vitpose_ros.ros.conversions import keypoints_from_cloud
+from vitpose_ros.ros.node import PoseNode, StartupError
+from vitpose_ros.synthetic import demo_detector_path, demo_model_path
+from vitpose_ros.synthetic.detector_evaluate import box_iou, render_eval_scene
+
+T0 = 1_700_000_000_000_000_000
+
+
+@pytest.fixture(scope="module")
+def ros():
+    rclpy.init()
+    yield
+    rclpy.shutdown()
+
+
+def test_builtin_detector_gives_keypoints_without_a_detections_topic(ros):
+    image, truth, _ = render_eval_scene(2)  # three people
+    harness = Harness({"model_path": str(demo_model_path()), "providers": ["cpu"], "detector": "builtin",
+                       "detector_path": str(demo_detector_path()), "tracker": "none"}, use_detections=False)
+    try:
+        assert harness.peer.count_subscribers("/detections") == 0  # nothing to publish boxes to
+        harness.image_pub.publish(image_msg(image, T0))
+        keypoints = keypoints_from_cloud(harness.wait_keypoints(1))
+        # the same as the core pipeline on the same image: detector boxes, then pose in them
+        boxes, _ = PersonDetector(demo_detector_path(), providers=("cpu",)).detect_persons(image, 0.3, 10)
+        expected = PoseEstimator(demo_model_path(), providers=("cpu",)).estimate(image, boxes)
+        assert len(keypoints) == len(boxes) >= 2 and len(truth) == 3
+        assert np.abs(keypoints - expected).max() < 1e-4
+        # a sanity check of the detector on this crowded scene (its AP: the models README)
+        assert (box_iou(truth, boxes).max(axis=1) >= 0.5).sum() >= 2
+        assert harness.node.last_frame_timings["detect"] > 0
+        harness.wait_for(lambda: any(d.status[0].message == "running" for d in harness.diagnostics), "diagnostics")
+        values = {kv.key: kv.value for kv in harness.diagnostics[-1].status[0].values}
+        assert values["detector"] == "builtin" and values["detector_provider"] == "CPUExecutionProvider"
+    finally:
+        harness.close()
+
+
+def test_topic_detector_is_the_default_and_reports_so(ros, tmp_path):
+    node = PoseNode(parameter_overrides=[Parameter("model_path", value=str(demo_model_path())),
+                                         Parameter("providers", value=["cpu"])])
+    try:
+        assert node.detector is None and node.params["detector"] == "topic"
+        assert any(name.endswith("/detections") for name, _ in node.get_subscriber_names_and_types_by_node(
+            node.get_name(), node.get_namespace()))
+    finally:
+        node.destroy_node()
+
+
+@pytest.mark.parametrize("case", ["missing", "pose_model", "bad_choice"])
+def test_unusable_detector_fails_at_start_with_a_clear_message(ros, tmp_path, case):
+    params = {"model_path": str(demo_model_path()), "providers": ["cpu"], "detector": "builtin"}
+    if case == "missing":
+        params["detector_path"] = str(tmp_path / "none.onnx")
+        words = "detector file not found"
+    elif case == "pose_model":
+        params["detector_path"] = str(export_random_model(tmp_path / "pose.onnx", image_size=(64, 48)))
+        words = "no 'vitpose_detector' metadata"
+    else:
+        params["detector"] = "yolo"
+        words = "detector must be one of topic, builtin"
+    with pytest.raises(StartupError) as error:
+        PoseNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    assert words in str(error.value) and "\n" not in str(error.value)
