@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import json
 import logging
+import pathlib
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from .engine import DEFAULT_ENGINE_CACHE, ModelError, OnnxEngine
+from .engine import DEFAULT_ENGINE_CACHE, ModelError, SessionFactory, _first_line
 
 DETECTOR_INPUT = "images"
 DETECTOR_OUTPUTS = ("boxes", "scores", "classes")
@@ -150,26 +151,25 @@ def _check_detector_io(session, where: str) -> tuple[DetectorMetadata, int | Non
     return meta, shape[0] if isinstance(shape[0], int) else None
 
 
-def _detector_engine(path, providers, fp16, engine_cache_dir, device_id, cpu_threads, logger) -> OnnxEngine:
-    """The pose network's engine (provider choice, TensorRT options and cache, CUDA device) around a
-    detector file: the one place this module depends on ``engine.OnnxEngine``'s internals."""
+def _detector_session(path, sessions: SessionFactory):
+    """(session, metadata) of a detector file on the pose network's providers and engine cache.
 
-    class DetectorEngine(OnnxEngine):
-        def _check_io(self, session):
-            self.detector_metadata, fixed_batch = _check_detector_io(session, str(self.model_path))
-            self.input_name, self.output_name = DETECTOR_INPUT, DETECTOR_OUTPUTS[0]
-            # OnnxEngine reads input size and precision from ModelMetadata (TensorRT profile shapes)
-            from .metadata import ModelMetadata
-
-            return ModelMetadata(input_height=self.detector_metadata.input_height,
-                                 input_width=self.detector_metadata.input_width), fixed_batch
-
-        def _network_file(self):  # no fp16 sibling for detectors: CUDA runs the file as it is
-            return self.model_path
-
-    return DetectorEngine(path, providers=providers, fp16=fp16, engine_cache_dir=engine_cache_dir,
-                          device_id=device_id, cpu_threads=cpu_threads, max_batch=1, opt_batch=1,
-                          logger=logger, network_session=False)
+    The metadata and I/O are checked on a CPU session first (a wrong file is refused before a
+    TensorRT build); on the CPU that session is the one that runs."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: detector file not found")
+    try:
+        probe = sessions.cpu_session(path)
+    except Exception as exc:
+        raise ModelError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
+    meta, fixed_batch = _check_detector_io(probe, str(path))
+    if sessions.chosen == ["cpu"]:
+        return probe, meta
+    del probe
+    shape = f"1x3x{meta.input_height}x{meta.input_width}"  # one image a call
+    profiles = None if fixed_batch is not None else {DETECTOR_INPUT: (shape, shape, shape)}
+    return sessions.create(path, profiles, settings={"role": "person detector"}), meta
 
 
 class PersonDetector:
@@ -178,15 +178,15 @@ class PersonDetector:
     def __init__(self, path, providers=("tensorrt", "cuda", "cpu"), fp16: bool = True,
                  engine_cache_dir=DEFAULT_ENGINE_CACHE, device_id: int = 0, cpu_threads: int = 0,
                  logger: logging.Logger | None = None):
-        self.engine = _detector_engine(path, providers, fp16, engine_cache_dir, device_id, cpu_threads, logger)
-        self.log = self.engine.log
-        self.metadata: DetectorMetadata = self.engine.detector_metadata
-        self.session = self.engine.session
-        self.active_provider = self.engine.active_provider = self.session.get_providers()[0]
+        self.path = pathlib.Path(path)
+        self.sessions = SessionFactory(providers, fp16, engine_cache_dir, device_id, cpu_threads, logger=logger)
+        self.log = self.sessions.log
+        self.session, self.metadata = _detector_session(self.path, self.sessions)
+        self.active_provider = self.session.get_providers()[0]
         meta = self.metadata
         self._mean = np.array(meta.mean, np.float32) * 255
         self._inv_std = 1.0 / (np.array(meta.std, np.float32) * 255)
-        self.log.info(f"person detector {self.engine.model_path.name}: {meta.input_height}x{meta.input_width} "
+        self.log.info(f"person detector {self.path.name}: {meta.input_height}x{meta.input_width} "
                       f"{meta.resize}, {len(meta.class_names)} classes, provider {self.active_provider}")
         self.detect(np.zeros((meta.input_height, meta.input_width, 3), np.uint8))  # warm-up (TensorRT builds here)
 
