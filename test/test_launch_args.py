@@ -621,7 +621,28 @@ def test_size_launch_files_include_pose_launch_with_the_model_fixed(size, load_l
 
 
 DEMO_ARGUMENTS = ["rviz", "rate", "people", "scene", "depth", "tracker", "smoothing", "providers", "log_level",
-                  "precision", "params_file"]
+                  "precision", "params_file", "detector"]
+
+
+def test_demo_launch_builtin_detector_runs_the_shipped_synthetic_detector(load_launch_file):
+    from vitpose_ros.synthetic import demo_detector_path
+
+    description = load_launch_file("demo.launch.py")
+    (opaque,) = [e for e in description.args[0] if type(e).__name__ == "OpaqueFunction"]
+    context = {name: default for name, default, _ in _declared(description)}
+    assert context["detector"] == "topic"
+    _camera, include = opaque.kwargs["function"](context)
+    assert "detector" not in dict(include.kwargs["launch_arguments"])  # pose.launch.py's default: topic
+    _camera, include = opaque.kwargs["function"](context | {"detector": "Builtin"})
+    passed = dict(include.kwargs["launch_arguments"])
+    assert passed["detector"] == "builtin" and passed["detector_path"] == str(demo_detector_path())
+    assert pathlib.Path(passed["detector_path"]).is_file()
+    p = config(model="s", model_path=passed["model_path"], detector=passed["detector"],
+               detector_path=passed["detector_path"])["parameters"]
+    assert p["detector"] == "builtin" and p["detector_path"] == passed["detector_path"]
+    with pytest.raises(ValueError, match="detector"):
+        opaque.kwargs["function"](context | {"detector": "yolo"})
+
 
 
 @pytest.mark.parametrize("precision, model_file", [("fp32", "vitpose_synthetic_coco.onnx"),
