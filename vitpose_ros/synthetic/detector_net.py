@@ -4,7 +4,8 @@ The network sees the whole image at low resolution and predicts, on a grid of st
 "centre" heat map and the distances from each cell centre to the box's four sides. Decoding is
 part of the exported graph (optionally on outputs averaged with the mirrored image's, ``flip_test``):
 peaks are the cells equal to their 3x3 max-pool (so no NMS is needed), the best ``queries`` of
-them are kept by TopK and turned into boxes in network-input pixels; the runtime (``vitpose_ros.core.detector``) only thresholds them and maps them to the camera image.
+them are kept by TopK and turned into boxes in network-input pixels; the runtime
+(``vitpose_ros.core.detector``) only thresholds them and maps them to the camera image.
 
     net = TinyCenterNet()                       # train: net(x) -> (heat logits, log-distances)
     export_detector(DecodedDetector(net), "d.onnx", DetectorMetadata(...))

@@ -265,7 +265,7 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images", type=int, default=16000, help="rendered training scenes")
     parser.add_argument("--steps", type=int, default=4000,
-                        help="0: no training, only export --init-from's weights (e.g. with other --queries/--flip-test)")
+                        help="0: no training, only export --init-from's weights (e.g. with --queries/--flip-test)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
