@@ -15,7 +15,8 @@ Recipe (the shipped detector's exact command is in vitpose_ros/synthetic/models/
 
 The defaults are the shipped detector's recipe. On 300 held-out scenes (AP@0.5, models README):
 144x192 input, 10,000 scenes, 3,000 steps, no GIoU: 0.837; the same with GIoU and 5,000 steps:
-0.866; 192x256 input, 16,000 scenes, GIoU, 4,000 steps (shipped): see the models README.
+0.866; 192x256 input, 16,000 scenes, GIoU, 4,000 steps (the shipped detector's first stage, then two
+shorter stages on fresh scenes): see the models README.
 """
 from __future__ import annotations
 
