@@ -15,7 +15,7 @@ from vitpose_ros.core.estimator import PoseEstimator
 from vitpose_ros.ros.conversions import detections_to_boxes, ids_from_cloud, keypoints_from_cloud
 from vitpose_ros.ros.node import PoseNode
 from vitpose_ros.synthetic import demo_detector_path, demo_model_path
-from vitpose_ros.synthetic.detector_evaluate import box_iou, render_eval_scene
+from vitpose_ros.synthetic.detector_evaluate import box_iou, evaluate_detector, render_eval_scene
 
 T0 = 1_700_000_000_000_000_000
 
@@ -43,8 +43,11 @@ def test_builtin_detector_gives_keypoints_without_a_detections_topic(ros):
         expected = PoseEstimator(demo_model_path(), providers=("cpu",)).estimate(image, boxes)
         assert len(keypoints) == len(boxes) >= 2 and len(truth) == 3
         assert np.abs(keypoints - expected).max() < 1e-4
-        # a sanity check of the detector on this crowded scene (its AP: the models README)
-        assert (box_iou(truth, boxes).max(axis=1) >= 0.5).sum() >= 2
+        # a sanity check of the shipped detector: the boxes it kept here are people, and over the first
+        # 20 held-out scenes (one crowded frame alone swings with any retraining) its AP@0.5 is near
+        # its 1,000-scene figure in the models README
+        assert (box_iou(truth, boxes).max(axis=0) >= 0.4).all()
+        assert evaluate_detector(PersonDetector(demo_detector_path(), providers=("cpu",)), 20)["ap@0.5"] >= 0.85
         # the boxes the node used went out on pose/detections, with the image's stamp
         harness.wait_for(lambda: published, "pose/detections")
         sent, _ = detections_to_boxes(published[-1], ["person"], 0.0, 10)

@@ -187,6 +187,33 @@ def test_training_targets_decode_back_to_the_boxes():
     torch.testing.assert_close(found, boxes[0, :2], atol=1e-4, rtol=0)
 
 
+def test_flip_test_graph_averages_both_views_and_exports(tmp_path):
+    """With ``flip_test`` the decoded boxes of a mirrored image are the mirrored boxes (the two passes
+    are averaged symmetrically), they differ from one pass's, and the ONNX file matches torch at batch 2."""
+    torch.manual_seed(3)
+    net = TinyCenterNet(widths=(8, 8, 8, 8, 8, 8), head=8)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, 0, 0.3)
+    flip = DecodedDetector(net.eval(), queries=6, flip_test=True)
+    images = torch.rand(2, 3, *INPUT) * 4 - 2
+    with torch.no_grad():
+        boxes, scores, _ = flip(images)
+        mirrored_boxes, mirrored_scores, _ = flip(images.flip(-1))
+        _, single_scores, _ = DecodedDetector(net, queries=6)(images)
+    unmirrored = torch.stack([INPUT[1] - mirrored_boxes[..., 2], mirrored_boxes[..., 1],
+                              INPUT[1] - mirrored_boxes[..., 0], mirrored_boxes[..., 3]], -1)
+    for i in range(2):  # same peaks; compare in a fixed order (ties aside, TopK order is by score)
+        key, mirrored_key = boxes[i, :, 0] * 1e3 + scores[i], unmirrored[i, :, 0] * 1e3 + mirrored_scores[i]
+        torch.testing.assert_close(unmirrored[i][mirrored_key.argsort()], boxes[i][key.argsort()], atol=1e-3, rtol=0)
+        torch.testing.assert_close(mirrored_scores[i].sort().values, scores[i].sort().values)
+    assert not torch.allclose(scores, single_scores)
+    path = export_detector(flip, tmp_path / "flip.onnx", _metadata())
+    session = PersonDetector(path, providers=("cpu",)).session
+    onnx_boxes, onnx_scores, _ = session.run(None, {"images": images.numpy()})
+    np.testing.assert_allclose(onnx_scores, scores.numpy(), atol=1e-5)
+    np.testing.assert_allclose(onnx_boxes, boxes.numpy(), atol=1e-3)
+
+
 def test_giou_loss_is_zero_for_boxes_the_cells_predict_exactly():
     boxes = torch.tensor([[[10.0, 20.0, 50.0, 61.0], [60.0, 5.0, 95.0, 40.0], [np.nan] * 4]])
     target, weights = detector_train.area_targets(boxes, (16, 24), 4)

@@ -2,9 +2,10 @@
 
 The network sees the whole image at low resolution and predicts, on a grid of stride 4, a person
 "centre" heat map and the distances from each cell centre to the box's four sides. Decoding is
-part of the exported graph: peaks are the cells equal to their 3x3 max-pool (so no NMS is needed),
-the best ``queries`` of them are kept by TopK and turned into boxes in network-input pixels; the
-runtime (``vitpose_ros.core.detector``) only thresholds them and maps them to the camera image.
+part of the exported graph (optionally on outputs averaged with the mirrored image's, ``flip_test``):
+peaks are the cells equal to their 3x3 max-pool (so no NMS is needed), the best ``queries`` of
+them are kept by TopK and turned into boxes in network-input pixels; the runtime
+(``vitpose_ros.core.detector``) only thresholds them and maps them to the camera image.
 
     net = TinyCenterNet()                       # train: net(x) -> (heat logits, log-distances)
     export_detector(DecodedDetector(net), "d.onnx", DetectorMetadata(...))
@@ -58,15 +59,26 @@ class TinyCenterNet(nn.Module):
 
 class DecodedDetector(nn.Module):
     """``net`` plus its decoding, with the contract's outputs: boxes (N,Q,4) in input pixels,
-    scores (N,Q), classes (N,Q) int64 (all 0: the one class is "person")."""
+    scores (N,Q), classes (N,Q) int64 (all 0: the one class is "person").
 
-    def __init__(self, net: nn.Module, queries: int = DEFAULT_QUERIES, stride: int = STRIDE):
+    ``flip_test``: the graph also runs ``net`` on the mirrored images and averages the two heat maps
+    (and log side distances, left and right swapped) before picking peaks; it costs a second pass
+    of the network and makes centres of people who overlap each other stand out better."""
+
+    def __init__(self, net: nn.Module, queries: int = DEFAULT_QUERIES, stride: int = STRIDE,
+                 flip_test: bool = False):
         super().__init__()
-        self.net, self.queries, self.stride = net, queries, stride
+        self.net, self.queries, self.stride, self.flip_test = net, queries, stride, flip_test
 
     def forward(self, images):
-        logits, log_sides = self.net(images)
-        heat = torch.sigmoid(logits)
+        if self.flip_test:
+            logits, log_sides = self.net(torch.cat([images, images.flip(-1)]))
+            n = images.shape[0]
+            heat = (torch.sigmoid(logits[:n]) + torch.sigmoid(logits[n:].flip(-1))) / 2
+            log_sides = (log_sides[:n] + log_sides[n:].flip(-1)[:, [2, 1, 0, 3]]) / 2  # mirrored: left <-> right
+        else:
+            logits, log_sides = self.net(images)
+            heat = torch.sigmoid(logits)
         peaks = heat * (nn.functional.max_pool2d(heat, 3, 1, 1) == heat).to(heat.dtype)
         n, _, grid_h, grid_w = heat.shape
         scores, index = peaks.flatten(1).topk(min(self.queries, grid_h * grid_w), dim=1)

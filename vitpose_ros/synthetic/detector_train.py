@@ -15,7 +15,8 @@ Recipe (the shipped detector's exact command is in vitpose_ros/synthetic/models/
 
 The defaults are the shipped detector's recipe. On 300 held-out scenes (AP@0.5, models README):
 144x192 input, 10,000 scenes, 3,000 steps, no GIoU: 0.837; the same with GIoU and 5,000 steps:
-0.866; 192x256 input, 16,000 scenes, GIoU, 4,000 steps (shipped): see the models README.
+0.866; 192x256 input, 16,000 scenes, GIoU, 4,000 steps (the shipped detector's first stage, then two
+shorter stages on fresh scenes): see the models README.
 """
 from __future__ import annotations
 
@@ -200,9 +201,12 @@ def train(args) -> dict:
 
         say(f"command: python -m vitpose_ros.synthetic.detector_train {' '.join(sys.argv[1:])}")
         start = time.time()
-        images, boxes = cached_dataset(args, input_size)
-        say(f"dataset: {int(np.isfinite(boxes[..., 0]).sum())} persons in {args.images} scenes, "
-            f"rendered in {time.time() - start:.0f} s")
+        if args.steps:
+            images, boxes = cached_dataset(args, input_size)
+            say(f"dataset: {int(np.isfinite(boxes[..., 0]).sum())} persons in {args.images} scenes, "
+                f"rendered in {time.time() - start:.0f} s")
+        elif not args.init_from:
+            raise SystemExit("--steps 0 (export only) needs --init-from")
         net = TinyCenterNet(head=args.head)
         if args.init_from:  # continue an earlier run (a second stage on fresh scenes stays reproducible)
             previous = torch.load(args.init_from, map_location="cpu", weights_only=True)
@@ -216,7 +220,7 @@ def train(args) -> dict:
         mean = torch.tensor(meta.mean).view(1, 3, 1, 1) * 255
         std = torch.tensor(meta.std).view(1, 3, 1, 1) * 255
         optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-        all_images, all_boxes = torch.from_numpy(images), torch.from_numpy(boxes)
+        all_images, all_boxes = (torch.from_numpy(images), torch.from_numpy(boxes)) if args.steps else (None, None)
         gen = torch.Generator().manual_seed(args.seed)
         losses, running = [], None
         bar = _progress_bar(args.steps, "training")
@@ -247,8 +251,8 @@ def train(args) -> dict:
         net.eval()
         checkpoint = out_dir / "person_detector_synthetic.pth"
         torch.save({"state_dict": net.state_dict(), "head": args.head, "metadata": meta.to_props()}, checkpoint)
-        export_detector(DecodedDetector(net, args.queries), onnx_path, meta)
-        say(f"final loss {running:.4f}; checkpoint {checkpoint}; ONNX {onnx_path} "
+        export_detector(DecodedDetector(net, args.queries, flip_test=args.flip_test), onnx_path, meta)
+        say(f"final loss {float('nan') if running is None else running:.4f}; checkpoint {checkpoint}; ONNX {onnx_path} "
             f"({onnx_path.stat().st_size / 1e6:.2f} MB); total {time.time() - start:.0f} s")
     return {"onnx": onnx_path, "checkpoint": checkpoint, "losses": losses}
 
@@ -261,7 +265,8 @@ def parse_args(argv=None):
     parser.add_argument("--export", help=f"ONNX path (default: <output-dir>/{DETECTOR_FILE})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images", type=int, default=16000, help="rendered training scenes")
-    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--steps", type=int, default=4000,
+                        help="0: no training, only export --init-from's weights (e.g. with --queries/--flip-test)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
@@ -270,6 +275,8 @@ def parse_args(argv=None):
     parser.add_argument("--resize", choices=RESIZE_MODES, default="stretch")
     parser.add_argument("--head", type=int, default=32, help="channels of the top-down path and heads")
     parser.add_argument("--queries", type=int, default=32, help="boxes the graph returns (TopK)")
+    parser.add_argument("--flip-test", action="store_true",
+                        help="the exported graph averages the network's outputs on the image and its mirror image")
     parser.add_argument("--mirror-prob", type=float, default=0.5)
     parser.add_argument("--giou-weight", type=float, default=2.0,
                         help="weight of a GIoU loss on the boxes of every cell near a centre (TTFNet); 0: off")
