@@ -21,7 +21,6 @@ shorter stages on fresh scenes): see the models README.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import pathlib
 import sys
 import time
@@ -29,7 +28,7 @@ import time
 import numpy as np
 
 from ..core.detector import DetectorMetadata, resize_for_detector
-from .train import _progress_bar, learning_rate, parse_size
+from .train import _progress_bar, learning_rate, parse_size, rendered
 
 MAX_PEOPLE = 4  # render_scene draws 1..4
 DETECTOR_FILE = "person_detector_synthetic.onnx"
@@ -50,13 +49,9 @@ def build_dataset(num_images: int, seed: int, input_size, resize: str = "stretch
     jobs = [(seed * 10**6 + i, tuple(input_size), resize) for i in range(num_images)]
     images = np.zeros((num_images, *input_size, 3), np.uint8)
     boxes = np.full((num_images, MAX_PEOPLE, 4), np.nan, np.float32)
-    bar = _progress_bar(num_images, "rendering", progress)
-    with multiprocessing.get_context("forkserver").Pool(workers) as pool:  # see train.build_dataset
-        for i, (image, image_boxes) in enumerate(pool.imap(_render_job, jobs, chunksize=16)):
-            images[i] = image
-            boxes[i, :len(image_boxes)] = image_boxes[:MAX_PEOPLE]
-            bar.update(1)
-    bar.close()
+    for i, (image, image_boxes) in enumerate(rendered(_render_job, jobs, workers, progress)):
+        images[i] = image
+        boxes[i, :len(image_boxes)] = image_boxes[:MAX_PEOPLE]
     return images, boxes
 
 

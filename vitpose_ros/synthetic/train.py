@@ -92,20 +92,26 @@ def _render_job(job):
     return _samples_from_image(image, boxes, keypoints, input_size, rng)
 
 
-def build_dataset(num_images: int, seed: int, input_size, workers: int = 2, progress=True):
-    """(crops uint8 (M,H,W,3), keypoints float32 (M,17,3)) from half scenes, half person crops."""
-    jobs = [(seed * 10**6 + i, "scene" if i % 2 == 0 else "crop", tuple(input_size)) for i in range(num_images)]
-    crops, keypoints = [], []
+def rendered(render_job, jobs: list, workers: int = 2, progress: bool = True):
+    """``render_job(job)`` for each job, in order, from ``workers`` rendering processes."""
     bar = _progress_bar(len(jobs), "rendering", progress)
     # forkserver, not fork: a fork inherits whatever lock another thread held at that moment
     # (a test process runs ROS and ONNX Runtime threads), and a worker stuck on one hangs the pool
     with multiprocessing.get_context("forkserver").Pool(workers) as pool:
-        for samples in pool.imap(_render_job, jobs, chunksize=16):
-            for crop, kps in samples:
-                crops.append(crop)
-                keypoints.append(kps)
+        for result in pool.imap(render_job, jobs, chunksize=16):
+            yield result
             bar.update(1)
     bar.close()
+
+
+def build_dataset(num_images: int, seed: int, input_size, workers: int = 2, progress=True):
+    """(crops uint8 (M,H,W,3), keypoints float32 (M,17,3)) from half scenes, half person crops."""
+    jobs = [(seed * 10**6 + i, "scene" if i % 2 == 0 else "crop", tuple(input_size)) for i in range(num_images)]
+    crops, keypoints = [], []
+    for samples in rendered(_render_job, jobs, workers, progress):
+        for crop, kps in samples:
+            crops.append(crop)
+            keypoints.append(kps)
     return np.stack(crops), np.stack(keypoints)
 
 
