@@ -55,6 +55,8 @@ def test_builtin_detector_gives_keypoints_without_a_detections_topic(ros):
         harness.wait_for(lambda: harness.diagnostics, "diagnostics")
         values = diagnostic_values(harness.diagnostics[-1], "provider")
         assert values["detector"] == "builtin" and values["detector_provider"] == "CPUExecutionProvider"
+        # one provider choice and engine cache for both networks
+        assert harness.node.detector.sessions is harness.node.estimator.engine.sessions
     finally:
         harness.close()
 

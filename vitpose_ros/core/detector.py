@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .engine import DEFAULT_ENGINE_CACHE, ModelError, SessionFactory, _first_line
+from .engine import DEFAULT_ENGINE_CACHE, ModelError, SessionFactory, load_session
 
 DETECTOR_INPUT = "images"
 DETECTOR_OUTPUTS = ("boxes", "scores", "classes")
@@ -159,17 +159,14 @@ def _detector_session(path, sessions: SessionFactory):
     path = pathlib.Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: detector file not found")
-    try:
-        probe = sessions.cpu_session(path)
-    except Exception as exc:
-        raise ModelError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
+    probe = load_session(path, lambda: sessions.cpu_session(path))
     meta, fixed_batch = _check_detector_io(probe, str(path))
     if sessions.chosen == ["cpu"]:
         return probe, meta
     del probe
     shape = f"1x3x{meta.input_height}x{meta.input_width}"  # one image a call
     profiles = None if fixed_batch is not None else {DETECTOR_INPUT: (shape, shape, shape)}
-    return sessions.create(path, profiles, settings={"role": "person detector"}), meta
+    return load_session(path, lambda: sessions.create(path, profiles, settings={"role": "person detector"})), meta
 
 
 class PersonDetector:
@@ -177,16 +174,20 @@ class PersonDetector:
 
     def __init__(self, path, providers=("tensorrt", "cuda", "cpu"), fp16: bool = True,
                  engine_cache_dir=DEFAULT_ENGINE_CACHE, device_id: int = 0, cpu_threads: int = 0,
-                 logger: logging.Logger | None = None):
+                 logger: logging.Logger | None = None, sessions: SessionFactory | None = None):
+        """``sessions``: an existing factory to share (the pose network's), so one provider choice and
+        one engine cache serve both; the provider, engine and thread arguments are then its own."""
         self.path = pathlib.Path(path)
-        self.sessions = SessionFactory(providers, fp16, engine_cache_dir, device_id, cpu_threads, logger=logger)
+        self.sessions = sessions or SessionFactory(providers, fp16, engine_cache_dir, device_id, cpu_threads,
+                                                   logger=logger)
         self.log = self.sessions.log
         self.session, self.metadata = _detector_session(self.path, self.sessions)
         self.active_provider = self.session.get_providers()[0]
         meta = self.metadata
         self._mean = np.array(meta.mean, np.float32) * 255
         self._inv_std = 1.0 / (np.array(meta.std, np.float32) * 255)
-        self.log.info(f"person detector {self.path.name}: {meta.input_height}x{meta.input_width} "
+        # debug: the node says which detector runs where, once
+        self.log.debug(f"person detector {self.path.name}: {meta.input_height}x{meta.input_width} "
                       f"{meta.resize}, {len(meta.class_names)} classes, provider {self.active_provider}")
         self.detect(np.zeros((meta.input_height, meta.input_width, 3), np.uint8))  # warm-up (TensorRT builds here)
 

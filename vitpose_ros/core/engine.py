@@ -122,6 +122,17 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
+def load_session(path, make):
+    """``make()`` (a session of the file at ``path``); ONNX Runtime's failure to load it becomes
+    a one-line ModelError naming the file."""
+    try:
+        return make()
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
+
+
 def _parse_provider_names(providers) -> list[str]:
     if isinstance(providers, str):
         providers = [p for p in providers.replace(" ", "").split(",") if p]
@@ -357,26 +368,18 @@ class OnnxEngine:
         settings = {"pipeline": "host", **(settings or {})}
         profiles = None
         if "tensorrt" in self.chosen:
-            probe = self._load(lambda: self.sessions.cpu_session(self.network_path))
+            probe = load_session(self.network_path, lambda: self.sessions.cpu_session(self.network_path))
             self.metadata, self.fixed_batch = self._check_io(probe)
             del probe
             release_freed_memory()
             if self.fixed_batch is None:
                 shape = f"3x{self.metadata.input_height}x{self.metadata.input_width}"
                 profiles = {self.input_name: (f"1x{shape}", f"{self.opt_batch}x{shape}", f"{self.max_batch}x{shape}")}
-        session = self._load(lambda: self.sessions.create(self.network_path, profiles, settings))
+        session = load_session(self.network_path, lambda: self.sessions.create(self.network_path, profiles, settings))
         self.metadata, self.fixed_batch = self._check_io(session)
         self._session = session
         self.active_provider = session.get_providers()[0]
         self.describe_metadata()
-
-    def _load(self, make):
-        try:
-            return make()
-        except ModelError:
-            raise
-        except Exception as exc:
-            raise ModelError(f"{self.network_path}: not a loadable ONNX model ({_first_line(exc)})") from None
 
     def describe_metadata(self) -> None:
         """What the loaded model's metadata means for the chosen provider, said once."""

@@ -30,7 +30,7 @@ from .decode import decode_heatmaps
 from .content_hash import model_digest
 from .device_graph import (BOXES_INPUT, DECODE_METHODS, IMAGE_INPUT, KEYPOINTS_OUTPUT, compose_command,
                            graph_mismatch, graph_model_path)
-from .engine import DEFAULT_ENGINE_CACHE, ModelError, OnnxEngine, _first_line, release_freed_memory
+from .engine import DEFAULT_ENGINE_CACHE, ModelError, OnnxEngine, load_session, release_freed_memory
 from .metadata import ModelMetadata
 from .preprocess import DEFAULT_PADDING, CropBatcher, boxes_to_center_size, check_image, sanitize_boxes
 from .skeletons import get_skeleton
@@ -96,11 +96,11 @@ class PoseEstimator:
 
         if engine.sessions.would_build_engine(path, profiles, settings):
             # minutes of TensorRT build are not spent on a stale file: its metadata is read first
-            why = misfit(self._open(path, lambda: engine.sessions.cpu_session(path)))
+            why = misfit(load_session(path, lambda: engine.sessions.cpu_session(path)))
             release_freed_memory()
             if why:
                 return self._no_graph(required, why, stale=True)
-        session = self._open(path, lambda: engine.sessions.create(path, profiles, settings))
+        session = load_session(path, lambda: engine.sessions.create(path, profiles, settings))
         why = misfit(session)
         if why:
             del session
@@ -115,13 +115,6 @@ class PoseEstimator:
         engine.active_provider = session.get_providers()[0]
         engine.describe_metadata()
         return session
-
-    @staticmethod
-    def _open(path, make):
-        try:
-            return make()
-        except Exception as exc:
-            raise ModelError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
 
     def _no_graph(self, required: bool, reason: str, stale: bool = False):
         if required:

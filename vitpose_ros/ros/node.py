@@ -361,9 +361,8 @@ class PoseNode(LifecycleNode):
                                "vitpose_ros/synthetic/models/person_detector_synthetic.onnx; or use detector:=topic "
                                "with a detections topic)")
         try:
-            detector = PersonDetector(path, providers=list(p["providers"]), fp16=p["fp16"],
-                                      engine_cache_dir=p["engine_cache_dir"] or DEFAULT_ENGINE_CACHE,
-                                      device_id=p["device_id"], cpu_threads=p["cpu_threads"])
+            # the pose network's session factory: one provider choice, one engine cache
+            detector = PersonDetector(path, sessions=self.estimator.engine.sessions)
         except (ModelError, ValueError) as exc:
             raise StartupError(f"cannot use detector {path}: {exc}") from None
         meta = detector.metadata
@@ -388,12 +387,11 @@ class PoseNode(LifecycleNode):
 
     def _check_provider(self) -> None:
         """require_gpu: running on the CPU is a start-up error, not a silent fallback."""
-        active = self.estimator.active_provider
-        if self.params["require_gpu"] and self.detector is not None and self.detector.active_provider == CPU_PROVIDER:
-            active = f"{self.estimator.active_provider} (the person detector on {CPU_PROVIDER})"
-        if self.params["require_gpu"] and CPU_PROVIDER in active:
+        running = {"the model": self.estimator, "the person detector": self.detector}
+        on_cpu = [name for name, part in running.items() if part is not None and part.active_provider == CPU_PROVIDER]
+        if self.params["require_gpu"] and on_cpu:
             raise StartupError(
-                f"require_gpu is true but ONNX Runtime runs the model on {active} (providers "
+                f"require_gpu is true but ONNX Runtime runs {' and '.join(on_cpu)} on {CPU_PROVIDER} (providers "
                 f"{', '.join(self.params['providers'])}; first usable: {_provider_requested(self.estimator)}): "
                 "install onnxruntime-gpu with its CUDA/cuDNN (or TensorRT) libraries, or set require_gpu:=false")
 
