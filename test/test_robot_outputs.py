@@ -6,7 +6,7 @@ from std_msgs.msg import Header
 
 from vitpose_ros.core.depth import Intrinsics, keypoints_to_3d
 from vitpose_ros.core.smoothing import KeypointSmoother
-from vitpose_ros.core.tracking import NO_ID, BoxTracker, IdRegistry, PersonIds
+from vitpose_ros.core.tracking import NO_ID, BoxTracker, PersonIds
 from vitpose_ros.ros.conversions import (depth_to_image, depth_to_metres, ids_from_cloud, keypoints_3d_from_cloud,
                                          keypoints_3d_to_cloud, keypoints_from_cloud, keypoints_to_cloud)
 from vitpose_ros.synthetic.depth_scenes import CrossingPeople, focal_length, render_people
@@ -17,10 +17,10 @@ INTRINSICS = Intrinsics(fx=554.3, fy=554.3, cx=320.0, cy=240.0)
 # -- identities --------------------------------------------------------------------------------
 
 def test_detector_ids_map_to_stable_integers_in_order_of_appearance():
-    registry = IdRegistry()
-    ids, new = registry.lookup(["alice", "17"])
+    registry = PersonIds()  # detector ids only, no tracker
+    ids, new = registry.assign(np.zeros((2, 4)), ["alice", "17"], 0.0)
     assert ids.tolist() == [1, 2] and new == [("alice", 1), ("17", 2)]
-    ids, new = registry.lookup(["17", "bob", "alice"])
+    ids, new = registry.assign(np.zeros((3, 4)), ["17", "bob", "alice"], 0.1)
     assert ids.tolist() == [2, 3, 1] and new == [("bob", 3)]
 
 

@@ -5,8 +5,6 @@ Row i of every output stays detection i; these only say *which person* row i is:
 - ``PersonIds``: what the node publishes. A detection with a detector id (``Detection2D.id``: any
   string) gets that id's integer; one without gets its ``BoxTracker`` track's. Both come from one
   counter, so the two kinds never share a number; ids unseen for ``max_age_s`` are forgotten;
-- ``IdRegistry``: a detector's own ids mapped to integers 1, 2, 3, ... in order of first
-  appearance, never forgotten;
 - ``BoxTracker``: for detectors without ids. Each track predicts its box centre with a
   constant-velocity model (per second of stamp time) and keeps a smoothed box size (sizes jump
   with swinging limbs, so they are not extrapolated); detections are assigned to tracks greedily,
@@ -27,23 +25,6 @@ from collections import OrderedDict
 import numpy as np
 
 NO_ID = 0
-
-
-class IdRegistry:
-    """Strings -> integers from 1, in order of first appearance (never reused)."""
-
-    def __init__(self):
-        self._ids: dict[str, int] = {}
-
-    def lookup(self, keys) -> tuple[np.ndarray, list[tuple[str, int]]]:
-        """(ids uint32 (N,), [(key, id) first seen in this call]) for ``keys`` (N strings)."""
-        ids, new = np.zeros(len(keys), np.uint32), []
-        for i, key in enumerate(keys):
-            if key not in self._ids:
-                self._ids[key] = len(self._ids) + 1
-                new.append((key, self._ids[key]))
-            ids[i] = self._ids[key]
-        return ids, new
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
