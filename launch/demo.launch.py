@@ -9,9 +9,10 @@ The synthetic camera publishes /camera/image_raw, /camera/camera_info, /detectio
 /synthetic/ground_truth); the pose node runs the small ViTPose trained on synthetic people that
 ships inside the package (vitpose_ros.synthetic.demo_model_path()), or its INT8 copy with
 precision:=int8. With detector:=builtin the pose node ignores the camera's /detections and runs
-the synthetic person detector that ships beside the model (demo_detector_path()). With depth:=true the camera
-also publishes /camera/aligned_depth_to_color/image_raw and the pose node /pose/keypoints_3d,
-shown in 3D by RViz (config/pose_3d.rviz).
+the synthetic person detector that ships beside the model (demo_detector_path()), with
+hold_missed 2 (a person it misses keeps the box from their keypoints for two detection frames).
+With depth:=true the camera also publishes /camera/aligned_depth_to_color/image_raw and the pose
+node /pose/keypoints_3d, shown in 3D by RViz (config/pose_3d.rviz).
 """
 import pathlib
 import sys
@@ -24,11 +25,11 @@ from launch_ros.actions import Node
 
 try:
     from vitpose_ros.ros.launch_args import parse_bool
-    from vitpose_ros.synthetic import demo_detector_path, demo_model_path
+    from vitpose_ros.synthetic import BUILTIN_HOLD_MISSED, demo_detector_path, demo_model_path
 except ImportError:  # started from a source checkout that is neither built nor pip-installed
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
     from vitpose_ros.ros.launch_args import parse_bool
-    from vitpose_ros.synthetic import demo_detector_path, demo_model_path
+    from vitpose_ros.synthetic import BUILTIN_HOLD_MISSED, demo_detector_path, demo_model_path
 
 DEPTH_TOPIC = "/camera/aligned_depth_to_color/image_raw"  # where the synthetic camera publishes depth
 ARGUMENTS = [
@@ -61,8 +62,8 @@ def _launch_setup(context, *args, **kwargs):
     detector = values["detector"].strip().lower()
     if detector not in DETECTORS:
         raise ValueError(f"launch argument detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
-    detector_arguments = ([("detector", "builtin"), ("detector_path", str(demo_detector_path(must_exist=False)))]
-                          if detector == "builtin" else [])
+    detector_arguments = ([("detector", "builtin"), ("detector_path", str(demo_detector_path(must_exist=False))),
+                           ("hold_missed", str(BUILTIN_HOLD_MISSED))] if detector == "builtin" else [])
     camera = Node(
         package="vitpose_ros", executable="synthetic_camera", name="synthetic_camera", output="screen",
         parameters=[{"rate": float(values["rate"]), "num_people": int(values["people"]), "scene": values["scene"],

@@ -1,4 +1,4 @@
-"""detect_every: boxes carried from the previous frame's keypoints, in core and through ROS."""
+"""detect_every and hold_missed: boxes carried from the previous frame's keypoints, in core and through ROS."""
 import numpy as np
 import pytest
 import rclpy
@@ -43,6 +43,44 @@ def test_carry_schedule_ids_and_collapse():
     with pytest.raises(ValueError, match="at least 1"):
         BoxCarry(every=0)
     assert BoxCarry(every=1).carried() is None
+
+
+def test_a_missed_person_is_held_for_hold_missed_detection_frames():
+    carry = BoxCarry(every=1, score_threshold=0.3, hold_missed=2)
+    kp = np.array([[[10, 20, 0.9], [50, 100, 0.8], [30, 60, 0.5]], [[200, 200, 0.9], [240, 300, 0.9], [220, 250, 0.9]]])
+    seen = [[0, 0, 60, 120], [190, 190, 250, 310]]
+    boxes, ids = carry.detected(seen, [7, 9])
+    assert ids.tolist() == [7, 9] and boxes.tolist() == seen
+    carry.observe(kp, ids)
+    for held_frame in (1, 2):  # the detector sees only person 7: person 9 keeps its keypoint box
+        boxes, ids = carry.detected([[2, 0, 62, 120]], [7])
+        assert ids.tolist() == [7, 9], held_frame
+        assert boxes[1] == pytest.approx([195, 187.5, 245, 312.5])
+        carry.observe(kp, ids)
+    boxes, ids = carry.detected([[2, 0, 62, 120]], [7])  # a third miss in a row: dropped
+    assert ids.tolist() == [7] and len(boxes) == 1
+    carry.observe(kp[:1], ids)
+
+
+@pytest.mark.parametrize("detection, detection_id", [
+    ([185, 200, 250, 320], 11),   # a detection over person 9's last box is person 9 seen again
+    ([400, 0, 460, 120], 9),      # the tracker gave a detection person 9's id
+])
+def test_no_hold_when_the_person_is_detected(detection, detection_id):
+    carry = BoxCarry(every=1, hold_missed=3)
+    kp = np.array([[[200, 200, 0.9], [240, 300, 0.9], [220, 250, 0.9]]])
+    carry.observe(kp, carry.detected([[190, 190, 250, 310]], [9])[1])
+    boxes, ids = carry.detected([detection], [detection_id])
+    assert ids.tolist() == [detection_id] and boxes.tolist() == [detection]
+
+
+def test_hold_missed_zero_drops_at_once_and_must_not_be_negative():
+    carry = BoxCarry(every=1)
+    kp = np.array([[[200, 200, 0.9], [240, 300, 0.9], [220, 250, 0.9]]])
+    carry.observe(kp, carry.detected([[190, 190, 250, 310]], [9])[1])
+    assert carry.detected(np.zeros((0, 4)), [])[1].tolist() == []
+    with pytest.raises(ValueError, match="at least 0"):
+        BoxCarry(hold_missed=-1)
 
 
 @pytest.fixture(scope="module")
@@ -100,5 +138,34 @@ def test_detections_on_every_third_image_give_keypoints_on_every_image(ros):
 
                 # carried boxes find the people about as well as the true boxes do
                 assert median_error(keypoints) <= 1.5 * median_error(with_true_boxes[row]) + 3.0, (i, person)
+    finally:
+        harness.close()
+
+
+def test_a_person_the_detector_misses_is_held_through_ros(ros):
+    """hold_missed 2 with a topic detector that stops seeing one of two people: that person keeps
+    its id and keypoints on its true position for two detection frames, then is dropped."""
+    from vitpose_ros.synthetic.camera_node import AnimatedPeople
+    from vitpose_ros.synthetic.depth_scenes import focal_length, render_people
+
+    scene = AnimatedPeople(1, 2, 640, 480)
+    harness = Harness({"model_path": str(demo_model_path()), "providers": ["cpu"], "hold_missed": 2,
+                       "tracker": "iou"})
+    try:
+        frames = [render_people(scene.people_at(i / 30), 640, 480, focal_length(640), 1, with_depth=False)
+                  for i in range(4)]
+        for i, frame in enumerate(frames):
+            stamp = T0 + i * 100_000_000
+            boxes = frame.boxes if i == 0 else frame.boxes[:1]  # from image 1 on the detector misses person 2
+            harness.image_pub.publish(image_msg(frame.image, stamp))
+            harness.det_pub.publish(detections_msg(boxes, stamp))
+            harness.wait_keypoints(i + 1, timeout=20)
+        ids = [ids_from_cloud(msg).tolist() for msg in harness.keypoints]
+        assert len(ids[0]) == 2 and ids[1] == ids[2] == ids[0] and ids[3] == ids[0][:1]
+        for i in (1, 2):  # the held person's keypoints are on them, not on the other one
+            held = keypoints_from_cloud(harness.keypoints[i])[1]
+            truth = frames[i].keypoints[1]
+            visible = truth[:, 2] == 2
+            assert np.median(np.linalg.norm(held[visible, :2] - truth[visible, :2], axis=-1)) < 10.0, i
     finally:
         harness.close()

@@ -13,7 +13,7 @@ from vitpose_ros.core.detector import DetectorMetadata, PersonDetector, resize_f
 from vitpose_ros.core.engine import ModelError
 from vitpose_ros.synthetic import detector_train
 from vitpose_ros.synthetic.detector_evaluate import DetectionAccumulator, box_iou, match_detections
-from vitpose_ros.synthetic.detector_net import DecodedDetector, TinyCenterNet, export_detector
+from vitpose_ros.synthetic.detector_net import DecodedDetector, TinyCenterNet, export_detector, net_from_onnx, train_mode
 
 INPUT = (64, 96)  # H x W of the tiny test detectors
 
@@ -237,6 +237,73 @@ def test_a_few_detector_training_steps_reduce_the_loss_and_export(tmp_path):
     assert "detector_train" in detector.metadata.source
     boxes, scores, classes = detector.detect(np.zeros((480, 640, 3), np.uint8))
     assert boxes.shape == (32, 4) and (classes == 0).all()
+
+
+def _trained_looking_net(seed: int, widths=(8, 8, 8, 8, 8, 8)) -> TinyCenterNet:
+    """A TinyCenterNet (head 8) whose batch norms have non-trivial statistics and affine parameters."""
+    torch.manual_seed(seed)
+    net = TinyCenterNet(widths=widths, head=8)
+    for name, tensor in net.state_dict().items():
+        if name.endswith("running_var"):
+            tensor.uniform_(0.5, 2.0)
+        elif name.endswith("running_mean") or name.endswith(".bias"):
+            tensor.normal_(0, 0.2)
+        elif name.endswith(".weight"):
+            tensor.normal_(1.0 if tensor.dim() == 1 else 0.0, 0.3)
+    return net.eval()
+
+
+def test_network_read_back_from_an_exported_file_gives_the_same_boxes(tmp_path):
+    """The export folds batch norms into the convolutions; ``net_from_onnx`` gets the weights back
+    as convolutions plus identity batch norms, so the network exported again equals the file."""
+    net = _trained_looking_net(5)
+    path = export_detector(DecodedDetector(net, queries=6, flip_test=True), tmp_path / "d.onnx", _metadata())
+    back = net_from_onnx(path)
+    assert back.lateral[0].out_channels == 8
+    images = torch.rand(2, 3, *INPUT) * 4 - 2
+    with torch.no_grad():
+        expected = DecodedDetector(net, queries=6, flip_test=True)(images)
+        got = DecodedDetector(back, queries=6, flip_test=True)(images)
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(g, e, atol=1e-4, rtol=1e-4)
+    batchnorm = back.stem[0][1]
+    assert torch.all(batchnorm.weight == 1) and torch.all(batchnorm.running_mean == 0)
+    train_mode(back, freeze_batchnorm=True)
+    assert back.training and not batchnorm.training and back.stem[0][0].training
+
+
+def test_a_pose_model_is_not_read_as_a_detector_network(tmp_path):
+    with pytest.raises(ValueError, match="not a TinyCenterNet"):
+        net_from_onnx(export_random_model(tmp_path / "pose.onnx"))
+
+
+def test_training_from_an_exported_file_keeps_batch_norms_fixed(tmp_path):
+    """``--init-from`` an ONNX file: the folded statistics stay (eval-mode batch norms) through
+    training and in its checkpoint, training moves the weights, and a head mismatch is refused."""
+    first = tmp_path / "first"
+    default_widths = TinyCenterNet.__init__.__defaults__[0]  # what training builds
+    export_detector(DecodedDetector(_trained_looking_net(6, default_widths), queries=32), first / "d.onnx",
+                    detector_train.detector_metadata(detector_train.parse_args(
+                        ["--output-dir", str(first), "--input-size", "96x128", "--head", "8"]), (96, 128)))
+    args = detector_train.parse_args(["--output-dir", str(tmp_path / "second"), "--images", "16", "--steps", "5",
+                                      "--batch", "4", "--warmup", "1", "--input-size", "96x128", "--head", "8",
+                                      "--workers", "1", "--crowded-fraction", "0.5",
+                                      "--init-from", str(first / "d.onnx")])
+    net, frozen = detector_train.initial_net(args)
+    assert frozen and not net.stem[0][1].training
+    out = detector_train.train(args)
+    checkpoint = torch.load(out["checkpoint"], weights_only=True)
+    assert checkpoint["frozen_batchnorm"] is True
+    state = checkpoint["state_dict"]
+    assert torch.all(state["stem.0.1.running_var"] == 1 - 1e-5)  # never replaced by batch statistics
+    assert not torch.equal(state["stem.0.0.weight"], net.stem[0][0].weight.detach())
+    resumed, frozen_again = detector_train.initial_net(detector_train.parse_args(
+        ["--output-dir", str(tmp_path / "third"), "--input-size", "96x128", "--head", "8",
+         "--init-from", str(out["checkpoint"])]))
+    assert frozen_again
+    with pytest.raises(SystemExit, match="head 8 differs from --head 32"):
+        detector_train.initial_net(detector_train.parse_args(
+            ["--output-dir", str(tmp_path), "--init-from", str(first / "d.onnx")]))
 
 
 def test_iou_matching_and_ap_on_hand_made_cases():

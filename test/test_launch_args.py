@@ -19,7 +19,7 @@ SHARE = package_share_dir()
 LAUNCH_FILES = ["pose.launch.py"] + [f"vitpose_{size}.launch.py" for size in MODEL_SIZES]
 EXPECTED_ARGUMENTS = ["model", "model_path", "precision", "image", "detections", "camera_info", "compressed",
                       "use_detections", "detector", "detector_path", "providers", "fp16", "pipeline", "depth",
-                      "tracker", "detect_every", "smoothing",
+                      "tracker", "detect_every", "hold_missed", "smoothing",
                       "namespace", "rviz", "log_level", "detections_type", "fastdds_profile", "autostart",
                       "params_file", "use_sim_time", "node_name"]
 
@@ -94,6 +94,15 @@ def test_values_get_their_parameter_types():
                                          (True, True), (False, False)])
 def test_booleans(text, value):
     assert config(fp16=text)["parameters"]["fp16"] is value
+
+
+def test_hold_missed_becomes_an_integer_parameter_zero_allowed():
+    assert "hold_missed" not in config()["parameters"]  # the node's default, 0
+    assert config(hold_missed="0")["parameters"]["hold_missed"] == 0
+    assert config(hold_missed=" 2")["parameters"]["hold_missed"] == 2
+    for bad in ("-1", "two", "1.5"):
+        with pytest.raises(ValueError, match="hold_missed must be a whole number of at least 0"):
+            config(hold_missed=bad)
 
 
 def test_detect_every_becomes_an_integer_parameter_and_is_checked():
@@ -325,7 +334,7 @@ def test_launch_arguments_are_complete_and_described():
                         "use_detections": "", "providers": "", "fp16": "", "pipeline": "", "depth": "",
                         "tracker": "", "smoothing": "", "namespace": "", "rviz": "false", "log_level": "info",
                         "detections_type": "", "fastdds_profile": "auto", "params_file": "", "use_sim_time": "",
-                        "node_name": "vitpose", "autostart": "", "detect_every": "", "detector": "",
+                        "node_name": "vitpose", "autostart": "", "detect_every": "", "hold_missed": "", "detector": "",
                         "detector_path": ""}
 
 
@@ -337,7 +346,7 @@ def test_arguments_left_unset_describe_the_node_default_they_leave_in_place():
 
     described = {name: description for name, _, description in LAUNCH_ARGUMENTS}
     for name in ("precision", "providers", "fp16", "pipeline", "use_detections", "compressed", "tracker", "smoothing",
-                 "detections_type", "autostart", "detect_every", "detector"):
+                 "detections_type", "autostart", "detect_every", "hold_missed", "detector"):
         assert launch_args.DEFAULTS[name] == launch_args.NOT_SET, name
         assert f"Not set: {shown(PARAMETERS[name][0])}." in described[name], name
         assert config(**{name: launch_args.DEFAULTS[name]})["parameters"] == {}, name
@@ -632,14 +641,15 @@ def test_demo_launch_builtin_detector_runs_the_shipped_synthetic_detector(load_l
     context = {name: default for name, default, _ in _declared(description)}
     assert context["detector"] == "topic"
     _camera, include = opaque.kwargs["function"](context)
-    assert "detector" not in dict(include.kwargs["launch_arguments"])  # pose.launch.py's default: topic
+    topic_arguments = dict(include.kwargs["launch_arguments"])
+    assert "detector" not in topic_arguments and "hold_missed" not in topic_arguments  # pose.launch.py's defaults
     _camera, include = opaque.kwargs["function"](context | {"detector": "Builtin"})
     passed = dict(include.kwargs["launch_arguments"])
     assert passed["detector"] == "builtin" and passed["detector_path"] == str(demo_detector_path())
     assert pathlib.Path(passed["detector_path"]).is_file()
     p = config(model="s", model_path=passed["model_path"], detector=passed["detector"],
-               detector_path=passed["detector_path"])["parameters"]
-    assert p["detector"] == "builtin" and p["detector_path"] == passed["detector_path"]
+               detector_path=passed["detector_path"], hold_missed=passed["hold_missed"])["parameters"]
+    assert p["detector"] == "builtin" and p["detector_path"] == passed["detector_path"] and p["hold_missed"] == 2
     with pytest.raises(ValueError, match="detector"):
         opaque.kwargs["function"](context | {"detector": "yolo"})
 

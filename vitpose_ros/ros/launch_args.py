@@ -70,6 +70,8 @@ LAUNCH_ARGUMENTS: list[tuple[str, str, str]] = [
     ("tracker", NOT_SET, "Person ids when detections carry none: iou (built-in tracker) or none. Not set: iou."),
     ("detect_every", NOT_SET, "Detections are needed every N-th image only: images in between take each person's "
                               "box from its keypoints in the previous image (ids carried). Not set: 1."),
+    ("hold_missed", NOT_SET, "Detection frames in a row a tracked person the detector misses keeps a box from its "
+                             "keypoints (id carried; 0: dropped at once). Not set: 0."),
     ("smoothing", NOT_SET, "One Euro smoothing of each tracked person's keypoints. Not set: false."),
     ("namespace", "", "Namespace of the pose node; its relative topics (pose/..., and the inputs unless given as "
                       "absolute names) move under it."),
@@ -136,14 +138,18 @@ def _choice(name: str, value, choices) -> str:
     return text
 
 
-def _positive_int(name: str, value) -> int:
+def _whole_number(name: str, value, least: int) -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
-        number = 0
-    if number < 1:
-        raise ValueError(f"launch argument {name} must be a whole number of at least 1, got {value!r}")
+        number = least - 1
+    if number < least:
+        raise ValueError(f"launch argument {name} must be a whole number of at least {least}, got {value!r}")
     return number
+
+
+def _positive_int(name: str, value) -> int:
+    return _whole_number(name, value, 1)
 
 
 def _topic(name: str, value) -> str:
@@ -238,6 +244,7 @@ _PARAMETER_ARGUMENTS = {
     "use_sim_time": ("use_sim_time", parse_bool),
     "autostart": ("autostart", parse_bool),
     "detect_every": ("detect_every", _positive_int),
+    "hold_missed": ("hold_missed", lambda name, value: _whole_number(name, value, 0)),
     "detector": ("detector", lambda name, value: _choice(name, value, DETECTORS)),
     "detector_path": ("detector_path", lambda name, value: str(value).strip()),
     "model_path": ("model_path", lambda name, value: str(value).strip()),

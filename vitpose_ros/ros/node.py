@@ -275,7 +275,8 @@ class PoseNode(LifecycleNode):
         self.tracker = BoxTracker() if self.params["tracker"] == "iou" else None
         self.identities = PersonIds(self.tracker)  # detector ids where given, else the tracker's
         self.smoother = KeypointSmoother()
-        self.box_carry = BoxCarry(self.params["detect_every"], self.params["keypoint_score_threshold"])
+        self.box_carry = BoxCarry(self.params["detect_every"], self.params["keypoint_score_threshold"],
+                                  hold_missed=self.params["hold_missed"])
 
     def _create_publishers(self) -> None:
         """Lifecycle publishers: advertised once configured, publishing only while active."""
@@ -571,13 +572,13 @@ class PoseNode(LifecycleNode):
             boxes, detection_ids = self._detect_persons(rgb, image_msg.header)
         else:
             boxes, detection_ids = self._person_boxes(detections_msg, rgb.shape[1], rgb.shape[0])
+        stamp_s = stamp_ns(image_msg.header.stamp) / 1e9
+        if carried is None:  # fresh detections, then the persons they missed that are still held
+            self.box_carry.hold_missed = self.params["hold_missed"]
+            boxes, ids = self.box_carry.detected(boxes, self.person_ids(boxes, detection_ids, stamp_s))
         keypoints = self.estimator.estimate(rgb, boxes)
         if not self._may_publish():
             return None
-        stamp_s = stamp_ns(image_msg.header.stamp) / 1e9
-        if carried is None:
-            ids = self.person_ids(boxes, detection_ids, stamp_s)
-            self.box_carry.detected(boxes, ids)
         self.box_carry.score_threshold = self.params["keypoint_score_threshold"]
         self.box_carry.observe(keypoints, ids)
         keypoints = self.smooth(keypoints, ids, stamp_s)

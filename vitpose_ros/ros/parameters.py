@@ -95,6 +95,9 @@ PARAMETERS = {
                         "that pairs with no detections within sync_slop uses those boxes while the last detections "
                         "are at most N-1 images old (sync_slop must cover the detector's latency). 1: every image "
                         "needs detections", {"read_only": True, "integer_range": _int_range(1, 1000)}),
+    "hold_missed": (0, "detection frames in a row a tracked person the detector misses keeps a box from its "
+                       "keypoints in the previous image, id carried (no detection may overlap their last box); "
+                       "0: a missed person is dropped at once", {"integer_range": _int_range(0, 100)}),
     "roi": ([0, 0, 0, 0], "x, y, width, height of the person box when use_detections is false; zeros: full frame", {}),
     "sync_slop": (
         0.05,
@@ -193,4 +196,4 @@ LIVE_PARAMETERS = ("keypoint_score_threshold", "min_box_score", "max_persons", "
                    "publish_markers", "marker_depth", "marker_scale", "tracker_iou_threshold", "tracker_max_age",
                    "smoothing", "smoothing_min_cutoff", "smoothing_beta", "smoothing_d_cutoff", "smoothing_trend",
                    "depth_window", "depth_max_deviation", "depth_min", "depth_max", "diagnostics_stale_s",
-                   "marker_lifetime")
+                   "marker_lifetime", "hold_missed")

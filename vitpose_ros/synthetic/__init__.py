@@ -28,6 +28,9 @@ from .sampling import sample_pose
 from .scenes import BOX_JITTER, draw_annotations, render_person_crop, render_poses, render_scene
 
 MODELS_DIR = pathlib.Path(__file__).parent / "models"
+# hold_missed of the demo's pose node with the built-in detector: a person the synthetic detector
+# misses (mostly someone half hidden behind another) keeps the box from their keypoints this long
+BUILTIN_HOLD_MISSED = 2
 
 
 def demo_model_path(must_exist: bool = True, precision: str = "fp32") -> pathlib.Path:

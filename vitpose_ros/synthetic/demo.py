@@ -10,9 +10,10 @@ end the overall PCK@0.05/0.1, and it writes an annotated MP4 and one PNG frame.
 
 ``--detector topic`` (default): the node takes the camera's ground-truth boxes from /detections.
 ``--detector builtin``: the node runs the shipped synthetic person detector itself and never sees
-those boxes; its own boxes (pose/detections) are scored against them (AP@0.5), and each true
-person is matched to the nearest published skeleton for PCK (a person with none counts all its
-keypoints as misses).
+those boxes (a person it misses keeps the box from their keypoints for up to
+``BUILTIN_HOLD_MISSED`` detection frames, the node's hold_missed); its own boxes (pose/detections)
+are scored against them (AP@0.5), and each true person is matched to the nearest published
+skeleton for PCK (a person with none counts all its keypoints as misses).
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
 
     from ..ros.conversions import detections_to_boxes, ids_from_cloud, keypoints_3d_from_cloud, keypoints_from_cloud
     from ..ros.node import PoseNode, stamp_ns
-    from . import demo_detector_path, demo_model_path
+    from . import BUILTIN_HOLD_MISSED, demo_detector_path, demo_model_path
     from .camera_node import SyntheticCamera
 
     model_path = pathlib.Path(model_path) if model_path else demo_model_path(precision=precision)
@@ -82,7 +83,7 @@ def run_demo(frames: int = 60, rate: float = 10.0, people: int = 2, seed: int = 
     builtin = detector == "builtin"
     if builtin:
         pose_parameters = {"detector": "builtin", "detector_path": str(detector_path or demo_detector_path()),
-                           **(pose_parameters or {})}
+                           "hold_missed": BUILTIN_HOLD_MISSED, **(pose_parameters or {})}
     context = rclpy.Context()  # our own: callers may have a default context running
     rclpy.init(context=context)
     result = DemoResult()

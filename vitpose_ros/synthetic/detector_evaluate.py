@@ -19,20 +19,10 @@ import sys
 import numpy as np
 
 from ..core.cli import cli_error
+from ..core.tracking import box_iou
 from .evaluate import eval_seed, interpolated_ap
 
 IOU_THRESHOLD = 0.5
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of x1, y1, x2, y2 boxes."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1)  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def match_detections(boxes, scores, truth, iou_threshold: float = IOU_THRESHOLD) -> np.ndarray:

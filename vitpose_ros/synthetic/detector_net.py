@@ -9,6 +9,7 @@ them are kept by TopK and turned into boxes in network-input pixels; the runtime
 
     net = TinyCenterNet()                       # train: net(x) -> (heat logits, log-distances)
     export_detector(DecodedDetector(net), "d.onnx", DetectorMetadata(...))
+    net = net_from_onnx("d.onnx")               # back from an exported file, to train further
 """
 from __future__ import annotations
 
@@ -117,3 +118,58 @@ def export_detector(model: nn.Module, output, metadata: DetectorMetadata, opset:
     onnx.save_model(proto, str(output))
     onnx.checker.check_model(str(output))
     return output
+
+
+def net_from_onnx(path) -> TinyCenterNet:
+    """The ``TinyCenterNet`` inside an exported detector file, to train further.
+
+    The export folds each batch norm into the convolution before it, so the statistics are gone:
+    every batch norm comes back as the identity plus the folded bias (weight 1, mean 0, variance
+    1 - eps), which is exact in eval mode. Train it with ``train_mode(net, freeze_batchnorm=True)`` so
+    batch statistics never replace them. Raises ValueError for a file that is not this network."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    weights = {init.name: torch.from_numpy(numpy_helper.to_array(init).copy()) for init in proto.graph.initializer}
+    # "/net/down.0/down.0.1/down.0.1.0/Conv" is the module down.0.1.0
+    convs = {node.name[len("/net/"):-len("/Conv")].split("/")[-1]: node for node in proto.graph.node
+             if node.op_type == "Conv" and node.name.startswith("/net/")}
+    level_convs = ["stem.0.0", "stem.1.0"] + [f"down.{i}.0.0" for i in range(4)] + ["lateral.0"]
+    if not set(level_convs) <= set(convs):
+        raise ValueError(f"{path}: not a TinyCenterNet detector export (no {level_convs[-1]} convolution)")
+    *widths, head = (weights[convs[name].input[1]].shape[0] for name in level_convs)
+    net = TinyCenterNet(widths=tuple(widths), head=head)
+    modules = dict(net.named_modules())
+    state = net.state_dict()
+    seen = set()
+    for name, node in convs.items():
+        if name not in modules or not isinstance(modules[name], nn.Conv2d):
+            raise ValueError(f"{path}: convolution {node.name} has no counterpart in TinyCenterNet")
+        weight, bias = weights[node.input[1]], weights[node.input[2]]
+        state[f"{name}.weight"] = weight
+        batchnorm = name[:-len(".0")] + ".1" if name.endswith(".0") else None
+        if batchnorm in modules and isinstance(modules[batchnorm], nn.BatchNorm2d):
+            eps = modules[batchnorm].eps
+            state.update({f"{batchnorm}.weight": torch.ones_like(bias), f"{batchnorm}.bias": bias,
+                          f"{batchnorm}.running_mean": torch.zeros_like(bias),
+                          f"{batchnorm}.running_var": torch.full_like(bias, 1.0 - eps)})
+        else:
+            state[f"{name}.bias"] = bias
+        seen.add(name)
+    missing = {n for n, m in modules.items() if isinstance(m, nn.Conv2d)} - seen
+    if missing:
+        raise ValueError(f"{path}: no weights for {', '.join(sorted(missing))}")
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def train_mode(net: nn.Module, freeze_batchnorm: bool = False) -> nn.Module:
+    """``net.train()``; with ``freeze_batchnorm`` its batch norms stay in eval mode (running
+    statistics fixed, scale and shift still learning), as weights from ``net_from_onnx`` need."""
+    net.train()
+    if freeze_batchnorm:
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+    return net

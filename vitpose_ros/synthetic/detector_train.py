@@ -35,18 +35,20 @@ DETECTOR_FILE = "person_detector_synthetic.onnx"
 
 
 def _render_job(job):
-    seed, input_size, resize = job
+    seed, input_size, resize, crowded = job
     from .scenes import render_scene
 
-    image, boxes, _ = render_scene(seed, box_jitter=False)
+    image, boxes, _ = render_scene(seed, box_jitter=False, crowded=crowded)
     resized, scale = resize_for_detector(image, input_size, resize)
     return resized, (boxes * np.tile(scale, 2)).astype(np.float32)
 
 
 def build_dataset(num_images: int, seed: int, input_size, resize: str = "stretch", workers: int = 2,
-                  progress: bool = True):
-    """(images uint8 (M,H,W,3), boxes float32 (M,MAX_PEOPLE,4) in network pixels, NaN rows = none)."""
-    jobs = [(seed * 10**6 + i, tuple(input_size), resize) for i in range(num_images)]
+                  progress: bool = True, crowded_fraction: float = 0.0):
+    """(images uint8 (M,H,W,3), boxes float32 (M,MAX_PEOPLE,4) in network pixels, NaN rows = none).
+    The first ``crowded_fraction`` of the scenes are crowded (``render_scene(crowded=True)``)."""
+    crowded = round(crowded_fraction * num_images)
+    jobs = [(seed * 10**6 + i, tuple(input_size), resize, i < crowded) for i in range(num_images)]
     images = np.zeros((num_images, *input_size, 3), np.uint8)
     boxes = np.full((num_images, MAX_PEOPLE, 4), np.nan, np.float32)
     for i, (image, image_boxes) in enumerate(rendered(_render_job, jobs, workers, progress)):
@@ -58,13 +60,14 @@ def build_dataset(num_images: int, seed: int, input_size, resize: str = "stretch
 def cached_dataset(args, input_size):
     """``build_dataset`` for these arguments, kept in ``--dataset-cache`` (.npz) when given: a rerun
     with other training settings skips the rendering."""
-    key = np.array([args.images, args.seed, *input_size])
+    key = np.array([args.images, args.seed, *input_size, args.crowded_fraction])
     cache = pathlib.Path(args.dataset_cache) if args.dataset_cache else None
     if cache is not None and cache.is_file():
         with np.load(cache) as data:
             if data["key"].tolist() == key.tolist() and str(data["resize"]) == args.resize:
                 return data["images"], data["boxes"]
-    images, boxes = build_dataset(args.images, args.seed, input_size, args.resize, args.workers)
+    images, boxes = build_dataset(args.images, args.seed, input_size, args.resize, args.workers,
+                                  crowded_fraction=args.crowded_fraction)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, key=key, resize=args.resize, images=images, boxes=boxes)
@@ -173,11 +176,37 @@ def detector_metadata(args, input_size) -> DetectorMetadata:
                                    + " ".join(sys.argv[1:]), licence="Apache-2.0")
 
 
+def initial_net(args):
+    """(net, whether its batch norms must stay frozen): random weights, or ``--init-from``'s: a
+    checkpoint of an earlier run (a multi-stage recipe stays reproducible) or an exported detector
+    file (its batch norms are folded into the convolutions, so they come back fixed)."""
+    import torch
+
+    from .detector_net import TinyCenterNet, net_from_onnx
+
+    if not args.init_from:
+        return TinyCenterNet(head=args.head), False
+    if str(args.init_from).endswith(".onnx"):
+        try:
+            net = net_from_onnx(args.init_from)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"--init-from {args.init_from}: {exc}") from None
+        head, frozen = net.lateral[0].out_channels, True
+    else:
+        previous = torch.load(args.init_from, map_location="cpu", weights_only=True)
+        head, frozen = previous["head"], bool(previous.get("frozen_batchnorm", False))
+        net = TinyCenterNet(head=head)
+        net.load_state_dict(previous["state_dict"])
+    if head != args.head:
+        raise SystemExit(f"--init-from {args.init_from}: head {head} differs from --head {args.head}")
+    return net, frozen
+
+
 def train(args) -> dict:
     """Returns {"onnx": path, "checkpoint": path, "losses": per-step losses}."""
     import torch
 
-    from .detector_net import STRIDE, DecodedDetector, TinyCenterNet, export_detector
+    from .detector_net import STRIDE, DecodedDetector, export_detector, train_mode
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -202,15 +231,11 @@ def train(args) -> dict:
                 f"rendered in {time.time() - start:.0f} s")
         elif not args.init_from:
             raise SystemExit("--steps 0 (export only) needs --init-from")
-        net = TinyCenterNet(head=args.head)
-        if args.init_from:  # continue an earlier run (a second stage on fresh scenes stays reproducible)
-            previous = torch.load(args.init_from, map_location="cpu", weights_only=True)
-            if previous["head"] != args.head:
-                raise SystemExit(f"--init-from {args.init_from}: head {previous['head']} differs from "
-                                 f"--head {args.head}")
-            net.load_state_dict(previous["state_dict"])
-            say(f"weights from {args.init_from}")
-        net.train()
+        net, frozen_batchnorm = initial_net(args)
+        if args.init_from:
+            say(f"weights from {args.init_from}" + (" (batch norms frozen: folded in the file)" if frozen_batchnorm
+                                                     else ""))
+        train_mode(net, frozen_batchnorm)
         say(f"model: {sum(p.numel() for p in net.parameters()) / 1e6:.3f} M parameters, input {input_size}")
         mean = torch.tensor(meta.mean).view(1, 3, 1, 1) * 255
         std = torch.tensor(meta.std).view(1, 3, 1, 1) * 255
@@ -241,11 +266,12 @@ def train(args) -> dict:
                     f"lr {optimizer.param_groups[0]['lr']:.2e} ({time.time() - start:.0f} s)")
             if (step + 1) % 1000 == 0 and step + 1 < args.steps:  # inspectable while it runs
                 export_detector(DecodedDetector(net.eval(), args.queries), out_dir / "last.onnx", meta)
-                net.train()
+                train_mode(net, frozen_batchnorm)
         bar.close()
         net.eval()
         checkpoint = out_dir / "person_detector_synthetic.pth"
-        torch.save({"state_dict": net.state_dict(), "head": args.head, "metadata": meta.to_props()}, checkpoint)
+        torch.save({"state_dict": net.state_dict(), "head": args.head, "metadata": meta.to_props(),
+                    "frozen_batchnorm": frozen_batchnorm}, checkpoint)
         export_detector(DecodedDetector(net, args.queries, flip_test=args.flip_test), onnx_path, meta)
         say(f"final loss {float('nan') if running is None else running:.4f}; checkpoint {checkpoint}; ONNX {onnx_path} "
             f"({onnx_path.stat().st_size / 1e6:.2f} MB); total {time.time() - start:.0f} s")
@@ -279,7 +305,10 @@ def parse_args(argv=None):
                         help="torch CPU threads (1: on a shared 2-core CPU two threads ran 6x slower per step)")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
     parser.add_argument("--init-from",
-                        help="start from this run's checkpoint (.pth, same --head) instead of random weights")
+                        help="start from this run's checkpoint (.pth) or an exported detector file (.onnx; its "
+                             "batch norms stay frozen) of the same --head, instead of random weights")
+    parser.add_argument("--crowded-fraction", type=float, default=0.0,
+                        help="share of the scenes where people stand in front of each other (0..1)")
     parser.add_argument("--dataset-cache", help="an .npz where the rendered scenes are kept for reruns")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on AVX512-BF16 CPUs)")
     return parser.parse_args(argv)

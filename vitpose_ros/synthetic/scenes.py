@@ -111,26 +111,41 @@ def render_poses(poses, width: int = 640, height: int = 480, background_seed: in
     return img, boxes, keypoints
 
 
+def _place_near(rng, pose, unit_ext, other_extent) -> None:
+    """Move an already sized ``pose`` so that its box overlaps ``other_extent`` (x0, y0, x1, y1):
+    centres apart by up to 0.7 of the wider box horizontally and 0.3 of the taller one vertically."""
+    ext = unit_ext * pose.height
+    size = np.maximum(ext[2:] - ext[:2], other_extent[2:] - other_extent[:2])
+    centre = (other_extent[:2] + other_extent[2:]) / 2 + rng.uniform(-1, 1, 2) * size * (0.7, 0.3)
+    pose.x = float(centre[0] - (ext[0] + ext[2]) / 2)
+    pose.y = float(centre[1] - (ext[1] + ext[3]) / 2)
+
+
 def render_scene(seed: int, width: int = 640, height: int = 480, num_people: int | None = None,
-                 box_jitter: bool = True):
+                 box_jitter: bool = True, crowded: bool = False):
     """A ``width`` x ``height`` scene with ``num_people`` figures (default: random 1..4), random
     background, occluder shapes and photometric noise. Deterministic per ``seed``.
     ``box_jitter=False``: the boxes are the figures' exact extents (a detector's training targets).
+    ``crowded``: 2..4 figures by default, each after the first standing in front of or behind an
+    earlier one (its centre within about the wider one's box width), as people in a group are.
 
     Returns (image uint8 (H,W,3) RGB, boxes float32 (N,4) xyxy, keypoints float32 (N,17,3))."""
     rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 5)) if num_people is None else int(num_people)
-    poses = []
+    n = int(rng.integers(2 if crowded else 1, 5)) if num_people is None else int(num_people)
+    poses, extents = [], []
     for _ in range(n):
         p = _sample_unplaced(rng)
         unit_ext, unit_kp = _unit_geometry(p)
         for _attempt in range(20):  # keep at least a few keypoints inside the image
             _place(rng, p, width, height, unit_ext)
+            if crowded and extents:
+                _place_near(rng, p, unit_ext, extents[int(rng.integers(len(extents)))])
             kp = unit_kp * p.height + (p.x, p.y)
             inside = (kp[:, 0] >= 0) & (kp[:, 0] < width - 1) & (kp[:, 1] >= 0) & (kp[:, 1] < height - 1)
             if inside.sum() >= 6:
                 break
         poses.append(p)
+        extents.append(unit_ext * p.height + (p.x, p.y, p.x, p.y))
     # rough depth order: smaller people further away
     order = np.argsort([p.height * rng.uniform(0.8, 1.25) for p in poses], kind="stable")
     poses = [poses[i] for i in order]
