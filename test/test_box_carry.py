@@ -79,6 +79,8 @@ def test_hold_missed_zero_drops_at_once_and_must_not_be_negative():
     kp = np.array([[[200, 200, 0.9], [240, 300, 0.9], [220, 250, 0.9]]])
     carry.observe(kp, carry.detected([[190, 190, 250, 310]], [9])[1])
     assert carry.detected(np.zeros((0, 4)), [])[1].tolist() == []
+    with pytest.raises(ValueError, match="rows of this frame's 0 boxes"):
+        carry.observe(kp, [9])  # keypoints that are not this frame's rows
     with pytest.raises(ValueError, match="at least 0"):
         BoxCarry(hold_missed=-1)
 

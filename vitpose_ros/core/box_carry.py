@@ -109,8 +109,9 @@ class BoxCarry:
         """The frame's keypoints (rows as its boxes): the next frame's carried boxes."""
         boxes, kept = boxes_from_keypoints(keypoints, self.score_threshold, self.padding, self.min_keypoints)
         ids = np.asarray(ids, np.uint32).reshape(-1)
-        if len(self._frame_boxes) != len(ids):  # rows not from detected()/carried(): none was held
-            self._frame_boxes, self._frame_misses = boxes, np.zeros(len(ids), int)
+        if len(self._frame_boxes) != len(ids):
+            raise ValueError(f"observe() takes the rows of this frame's {len(self._frame_boxes)} boxes (from "
+                             f"detected() or carried()), got {len(ids)}")
         self._boxes, self._ids = boxes[kept], ids[kept]
         self._last_boxes, self._misses = self._frame_boxes[kept], self._frame_misses[kept]
 
