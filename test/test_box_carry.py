@@ -1,7 +1,6 @@
 """detect_every and hold_missed: boxes carried from the previous frame's keypoints, in core and through ROS."""
 import numpy as np
 import pytest
-import rclpy
 from ros_harness import Harness, detections_msg, image_msg
 
 from vitpose_ros.core.box_carry import BoxCarry, boxes_from_keypoints
@@ -83,13 +82,6 @@ def test_hold_missed_zero_drops_at_once_and_must_not_be_negative():
         carry.observe(kp, [9])  # keypoints that are not this frame's rows
     with pytest.raises(ValueError, match="at least 0"):
         BoxCarry(hold_missed=-1)
-
-
-@pytest.fixture(scope="module")
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
 
 
 def test_detections_on_every_third_image_give_keypoints_on_every_image(ros):

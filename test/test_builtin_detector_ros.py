@@ -4,7 +4,6 @@ import time
 
 import numpy as np
 import pytest
-import rclpy
 from model_factory import export_random_model
 from rclpy.parameter import Parameter
 from ros_harness import Harness, diagnostic_values, image_msg
@@ -18,13 +17,6 @@ from vitpose_ros.synthetic import demo_detector_path, demo_model_path
 from vitpose_ros.synthetic.detector_evaluate import box_iou, evaluate_detector, render_eval_scene
 
 T0 = 1_700_000_000_000_000_000
-
-
-@pytest.fixture(scope="module")
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
 
 
 def test_builtin_detector_gives_keypoints_without_a_detections_topic(ros):

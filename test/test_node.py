@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-import rclpy
 from model_factory import export_random_model
 from rclpy.qos import ReliabilityPolicy
 from ros_harness import Harness, detections_msg, diagnostic_values, header, image_msg
@@ -24,13 +23,6 @@ T0 = 1_700_000_000_000_000_000
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return export_random_model(tmp_path_factory.mktemp("node") / "tiny.onnx")
-
-
-@pytest.fixture(scope="module")
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
 
 
 @pytest.fixture()

@@ -5,7 +5,6 @@ import time
 import numpy as np
 import onnx
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from model_factory import export_random_model
 from node_process import NodeProcess
@@ -40,13 +39,6 @@ def one_person_model(model, tmp_path_factory):
     path = tmp_path_factory.mktemp("diagnostics") / "one_person.onnx"
     onnx.save(proto, path)
     return path
-
-
-@pytest.fixture(scope="module")
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
 
 
 # -- the level functions, on their own -----------------------------------------------------------

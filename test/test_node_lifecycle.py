@@ -7,7 +7,6 @@ import time
 import weakref
 
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -25,13 +24,6 @@ SLOW_RUN_S = 3.0  # every inference of the slow model (test/support/slow_onnxrun
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return export_random_model(tmp_path_factory.mktemp("lifecycle") / "tiny.onnx")
-
-
-@pytest.fixture(scope="module")
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
 
 
 class Lifecycle:

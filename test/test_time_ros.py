@@ -27,13 +27,6 @@ def model(tmp_path_factory):
     return export_random_model(tmp_path_factory.mktemp("time") / "tiny.onnx", image_size=(64, 48))
 
 
-@pytest.fixture(scope="module")
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
-
-
 def _stamp_ns(msg) -> int:
     return msg.header.stamp.sec * S + msg.header.stamp.nanosec
 

@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-import rclpy
 from model_factory import export_random_model
 from ros_harness import Harness, header, image_msg
 from test_runtime import scene
@@ -62,13 +61,6 @@ def test_yolo_reader_filters_like_the_vision_msgs_reader():
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return export_random_model(tmp_path_factory.mktemp("yolo") / "tiny.onnx")
-
-
-@pytest.fixture(scope="module")
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
 
 
 def test_node_reads_yolo_ros_detections_through_ros(ros, model):
